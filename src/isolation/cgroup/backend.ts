@@ -35,8 +35,6 @@ export interface CgroupBackend {
   remove(cg: JobCgroup): void;
   /** Turn the raw usage snapshot (file name -> contents) into numbers. */
   parseUsage(snapshot: Readonly<Record<string, string>>): { usage: Usage; oomKilled: boolean };
-  /** The same JobCgroup for a job id, rebuilt after a daemon restart. */
-  describe(id: string, limits: ResolvedLimits): JobCgroup;
 }
 
 /** Limits with defaults applied and IO devices resolved. */
