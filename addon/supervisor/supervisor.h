@@ -17,8 +17,16 @@
 
 #define MAX_ITEMS 256
 
-struct bind_mount { const char *source; const char *target; int writable; };
-struct tmpfs_mount { const char *target; uint64_t size; unsigned mode; int owned_by_job; };
+/* One step of assembling the job's root, performed in the order given. */
+enum mount_kind { MOUNT_BIND_RO, MOUNT_BIND_RW, MOUNT_TMPFS, MOUNT_SYMLINK };
+struct mount_op {
+  enum mount_kind kind;
+  const char *source;   /* bind: host path; symlink: link target */
+  const char *target;   /* path inside the root */
+  uint64_t size;        /* tmpfs bytes */
+  unsigned mode;        /* tmpfs mode */
+  int owned_by_job;     /* tmpfs owned by the job's uid/gid */
+};
 struct usage_file { const char *name; const char *path; };
 
 struct job_spec {
@@ -31,10 +39,8 @@ struct job_spec {
   const char *argv[MAX_ITEMS + 1];  /* NULL-terminated */
   const char *envp[MAX_ITEMS + 1];
   const char *root_dir;             /* host dir the job's tmpfs root is mounted on */
-  struct bind_mount binds[MAX_ITEMS];
-  int n_binds;
-  struct tmpfs_mount tmpfs[MAX_ITEMS];
-  int n_tmpfs;
+  struct mount_op mounts[MAX_ITEMS];
+  int n_mounts;
   const char *cgroup_born_into;     /* v2: CLONE_INTO_CGROUP target */
   const char *cgroup_place[16];     /* v1: dirs whose cgroup.procs get the init pid */
   int n_cgroup_place;
@@ -51,6 +57,18 @@ struct job_spec {
 
 /* spec.c: parse "key\0value\0" records read from fd. 0 on success, else -1 with msg. */
 int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen);
+
+/* rootfs.c: in the job's fresh mount namespace, assemble the root and pivot into it.
+ * On failure returns -errno with a description of the step in err. */
+int rootfs_enter(const struct job_spec *spec, char *err, size_t errlen);
+
+/* jobinit.c: the body of the job's PID 1; never returns. */
+struct init_fds { int status_w; int sync_r; int out_w; int err_w; };
+void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) __attribute__((noreturn));
+
+/* Messages from the job's init to its supervisor, fixed size so one read gets one. */
+enum init_msg_type { INIT_STARTED = 1, INIT_SETUP_FAILED = 2, INIT_MAIN_EXITED = 3 };
+struct init_msg { int type; int value; char text[248]; };
 
 /* seccomp.c: install the job's syscall filter (needs no_new_privs set first). 0 or -errno. */
 int seccomp_install_job_filter(void);

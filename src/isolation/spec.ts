@@ -32,6 +32,15 @@ export interface RootfsPlan {
   workSizeBytes?: number;
   /** Extra sized tmpfs mounts (memory volumes). */
   tmpfs?: TmpfsMount[];
+  /** Symbolic links made in the root's skeleton (merged-/usr hosts: /bin -> usr/bin). */
+  symlinks?: SymlinkEntry[];
+}
+
+export interface SymlinkEntry {
+  /** Absolute path of the link inside the root. */
+  path: string;
+  /** What the link points to, as readlink would show it. */
+  target: string;
 }
 
 export interface Limits {
@@ -78,8 +87,10 @@ export interface JobSpec {
   limits?: Limits;
   logs: LogSpec;
   /**
-   * Host directory owned by this run: the supervisor keeps its state records
-   * here (started, exit) so that a new daemon can attach to the job.
+   * Host directory owned by this run, which must exist: the supervisor keeps
+   * its state records here (job.json, run.state, exit.state) so that a new
+   * daemon can attach to the job. The job's root is mounted over it inside the
+   * job's own mount namespace only, so it needs no directory of its own.
    */
   runDir: string;
 }

@@ -1,0 +1,7 @@
+export * from "./spec.js";
+export { spawnJob, attachJob, type SpawnOptions } from "./spawn.js";
+export { JobHandle, DEFAULT_GRACE_PERIOD_MS } from "./job-handle.js";
+export { InvalidJobSpecError } from "./errors.js";
+export { minimalHostRoot } from "./host-root.js";
+export { detectCgroupBackend } from "./cgroup/detect.js";
+export type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";

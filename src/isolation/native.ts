@@ -1,0 +1,44 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The typed face of addon/binding/addon.cc. */
+export interface NativeBinding {
+  spawnSupervisor(
+    executable: string,
+    spec: Buffer,
+    logPath: string,
+    title: string,
+  ): { pid: number; pidfd: number; readyFd: number };
+  pidfdOpen(pid: number): number;
+  /** false when the process has already exited. */
+  pidfdSendSignal(pidfd: number, signal: number): boolean;
+  /** Reaps our own exited child; false for a process we did not start. */
+  reap(pidfd: number): boolean;
+  ReadableWatch: new (fd: number, onReadable: () => void) => { close(): void };
+}
+
+/** The package root, found from here whether running from src/ (vitest) or dist/src/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "binding.gyp"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("Cannot find joblet's package root (binding.gyp) above " + import.meta.url);
+    dir = parent;
+  }
+  return dir;
+}
+
+const buildDir = join(packageRoot(), "build", "Release");
+
+function load(): NativeBinding {
+  const file = join(buildDir, "joblet.node");
+  if (!existsSync(file)) {
+    throw new Error(`Cannot load joblet's native addon: ${file} is missing; run 'npm install' to build it`);
+  }
+  return createRequire(import.meta.url)(file) as NativeBinding;
+}
+
+export const native: NativeBinding = load();
+export const supervisorExecutable = join(buildDir, "joblet-supervisor");
