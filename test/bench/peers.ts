@@ -64,6 +64,8 @@ export interface Runner {
   viaNsenter: boolean;
   /** Run one job to its exit; `seq` is unique over warmup and timed runs. */
   once(seq: number): Promise<void>;
+  /** Stop the run in flight (on a signal); command peers are stopped through the ChildSlot. */
+  stop?(): void;
 }
 
 export interface Peer {

@@ -90,7 +90,7 @@ interface Row {
 }
 
 /** Abort state shared with the signal handlers. */
-const abort = { signal: undefined as NodeJS.Signals | undefined };
+const abort = { signal: undefined as NodeJS.Signals | undefined, runner: undefined as Runner | undefined };
 function throwIfAborted(): void {
   if (abort.signal) throw new Interrupted(`Interrupted by ${abort.signal}`);
 }
@@ -209,6 +209,7 @@ async function main(): Promise<number> {
     abort.signal = signal;
     console.error(`\n${signal}: stopping after the current run, then cleaning up`);
     slot.current?.kill("SIGTERM");
+    abort.runner?.stop?.();
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
 
@@ -334,6 +335,7 @@ async function runBenchmark(opts: Options, cleanup: CleanupStack, slot: ChildSlo
     const peer = peers.get(name) as Peer;
     process.stderr.write(`measuring ${name}...`);
     try {
+      abort.runner = runner;
       const { summary, totalNs } = await measure(runner, opts, seq);
       const totalMs = Number(totalNs) / 1e6;
       rows.set(name, {
@@ -356,6 +358,8 @@ async function runBenchmark(opts: Options, cleanup: CleanupStack, slot: ChildSlo
       const reason = err instanceof Error ? err.message : String(err);
       console.log(`${name}: FAILED while measuring: ${reason}`);
       rows.set(name, { name, label: peer.label, status: "failed", reason });
+    } finally {
+      abort.runner = undefined;
     }
   }
 
