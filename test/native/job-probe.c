@@ -3,6 +3,7 @@
  *   job-probe syscalls     one "name errno" line per call the job must not make
  *   job-probe alloc MB     allocate and touch MB MiB, then print "allocated"
  *   job-probe spin MS      burn CPU for MS ms of wall-clock time
+ *   job-probe forkbomb     every process forks forever (contained only by pids.max)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,11 +63,16 @@ static int spin(long ms) {
   return 0;
 }
 
+static int forkbomb(void) {
+  for (;;) fork();
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc >= 2 && !strcmp(argv[1], "syscalls")) return syscalls();
   if (argc >= 3 && !strcmp(argv[1], "alloc")) return alloc(atol(argv[2]));
   if (argc >= 3 && !strcmp(argv[1], "spin")) return spin(atol(argv[2]));
-  fprintf(stderr, "usage: job-probe syscalls | alloc MB | spin MS\n");
+  if (argc >= 2 && !strcmp(argv[1], "forkbomb")) return forkbomb();
+  fprintf(stderr, "usage: job-probe syscalls | alloc MB | spin MS | forkbomb\n");
   return 64;
 }
