@@ -84,6 +84,7 @@ void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) {
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_NAME, "joblet-init");
   umask(0);
 
   if (fds->sync_r >= 0) {
