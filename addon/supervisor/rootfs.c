@@ -146,7 +146,20 @@ static int mount_proc(const char *root, char *err, size_t errlen) {
   return 0;
 }
 
-static int mount_dev(const char *root, char *err, size_t errlen) {
+/* A host device passed through (docker's --device): a node made with the
+ * host's numbers, owned by the job's user so it can use it without privileges. */
+static int make_passed_device(const char *dev, const struct job_spec *spec, const struct mount_op *op, char *err,
+                              size_t errlen) {
+  char path[4096];
+  unsigned major = (unsigned)(op->size >> 20), minor = (unsigned)(op->size & 0xfffff);
+  mode_t type = op->source[0] == 'b' ? S_IFBLK : S_IFCHR;
+  if (join(path, sizeof path, dev, op->target + 4) < 0 || mknod(path, type | (op->mode & 0777), makedev(major, minor)) < 0 ||
+      chown(path, spec->uid, spec->gid) < 0)
+    return ERR("device %s (%u:%u): %s", op->target, major, minor, strerror(errno));
+  return 0;
+}
+
+static int mount_dev(const char *root, const struct job_spec *spec, char *err, size_t errlen) {
   char dev[4096], path[4096];
   join(dev, sizeof dev, root, "/dev");
   if (make_dirs(dev, 0755) < 0 || mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755") < 0)
@@ -168,6 +181,11 @@ static int mount_dev(const char *root, char *err, size_t errlen) {
   if (mkdir(path, 01777) < 0 ||
       mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777") < 0)
     return ERR("mount /dev/shm: %s", strerror(errno));
+  for (int i = 0; i < spec->n_mounts; i++) {
+    if (spec->mounts[i].kind != MOUNT_DEVICE) continue;
+    int r = make_passed_device(dev, spec, &spec->mounts[i], err, errlen);
+    if (r < 0) return r;
+  }
   if (mount(NULL, dev, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
     return ERR("read-only /dev: %s", strerror(errno));
   return 0;
@@ -199,12 +217,13 @@ int rootfs_enter(const struct job_spec *spec, char *err, size_t errlen) {
       case MOUNT_BIND_RO:
       case MOUNT_BIND_RW: r = mount_bind(root, op, err, errlen); break;
       case MOUNT_TMPFS: r = mount_tmpfs(root, op, spec->uid, spec->gid, err, errlen); break;
-      default: r = make_symlink(root, op, err, errlen); break;
+      case MOUNT_SYMLINK: r = make_symlink(root, op, err, errlen); break;
+      default: r = 0; break; /* devices: made with /dev below */
     }
     if (r < 0) return r;
   }
   int r;
-  if ((r = mount_proc(root, err, errlen)) < 0 || (r = mount_dev(root, err, errlen)) < 0 ||
+  if ((r = mount_proc(root, err, errlen)) < 0 || (r = mount_dev(root, spec, err, errlen)) < 0 ||
       (r = mount_sys(root, err, errlen)) < 0)
     return r;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching it

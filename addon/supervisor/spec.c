@@ -38,6 +38,7 @@ static int parse_mount(char *value, struct mount_op *op) {
   else if (strcmp(kind, "rw") == 0) op->kind = MOUNT_BIND_RW;
   else if (strcmp(kind, "tmpfs") == 0) op->kind = MOUNT_TMPFS;
   else if (strcmp(kind, "symlink") == 0) op->kind = MOUNT_SYMLINK;
+  else if (strcmp(kind, "device") == 0) op->kind = MOUNT_DEVICE;
   else return -1;
   op->source = next_field(&cur);
   op->target = next_field(&cur);

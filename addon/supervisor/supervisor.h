@@ -18,14 +18,14 @@
 #define MAX_ITEMS 256
 
 /* One step of assembling the job's root, performed in the order given. */
-enum mount_kind { MOUNT_BIND_RO, MOUNT_BIND_RW, MOUNT_TMPFS, MOUNT_SYMLINK };
+enum mount_kind { MOUNT_BIND_RO, MOUNT_BIND_RW, MOUNT_TMPFS, MOUNT_SYMLINK, MOUNT_DEVICE };
 struct mount_op {
   enum mount_kind kind;
-  const char *source;   /* bind: host path; symlink: link target */
+  const char *source;   /* bind: host path; symlink: link target; device: "b" or "c" */
   const char *target;   /* path inside the root */
-  uint64_t size;        /* tmpfs bytes */
-  unsigned mode;        /* tmpfs mode */
-  int owned_by_job;     /* tmpfs owned by the job's uid/gid */
+  uint64_t size;        /* tmpfs: bytes; device: major << 20 | minor */
+  unsigned mode;        /* tmpfs, device: permission bits */
+  int owned_by_job;     /* tmpfs, device: owned by the job's uid/gid */
 };
 struct usage_file { const char *name; const char *path; };
 

@@ -18,7 +18,8 @@ import {
 export type MountOp =
   | { kind: "ro" | "rw"; source: string; target: string }
   | { kind: "tmpfs"; target: string; sizeBytes: number; mode: number; ownedByJob: boolean }
-  | { kind: "symlink"; target: string; linkTo: string };
+  | { kind: "symlink"; target: string; linkTo: string }
+  | { kind: "device"; target: string; type: "b" | "c"; major: number; minor: number; mode: number };
 
 /** A spec checked and resolved down to what the supervisor executes. */
 export interface PreparedJob {
@@ -80,7 +81,11 @@ export function prepareJob(spec: JobSpec): PreparedJob {
 
   let limits: ResolvedLimits;
   try {
-    const dataPaths = [...(spec.rootfs.readWrite ?? []).map((b) => b.source), spec.runDir];
+    const dataPaths = [
+      ...(spec.rootfs.readWrite ?? []).map((b) => b.source),
+      ...(spec.rootfs.devices ?? []).map((d) => d.source),
+      spec.runDir,
+    ];
     limits = resolveLimits(spec.limits, dataPaths);
   } catch (e) {
     return fail((e as Error).message.replace(/^Cannot /, "cannot "));
@@ -112,6 +117,10 @@ function planMounts(spec: JobSpec, uid: number, fail: (reason: string) => never)
   if (!taken("/work")) ops.push({ kind: "tmpfs", target: "/work", sizeBytes: size("workSizeBytes", plan.workSizeBytes, DEFAULT_WORK_SIZE_BYTES), mode: 0o755, ownedByJob: true });
   for (const t of plan.tmpfs ?? []) ops.push({ kind: "tmpfs", target: t.target, sizeBytes: size(`tmpfs ${t.target} size`, t.sizeBytes, 0), mode: 0o755, ownedByJob: true });
   for (const link of plan.symlinks ?? []) ops.push({ kind: "symlink", target: link.path, linkTo: link.target });
+  const devices = (plan.devices ?? []).map((d) => planDevice(d.source, d.target, fail));
+  const deviceTargets = devices.map((d) => d.target);
+  const twice = deviceTargets.find((t, i) => deviceTargets.indexOf(t) !== i);
+  if (twice) fail(`device target '${twice}' is used twice`);
 
   const seen = new Set<string>();
   for (const op of ops) {
@@ -125,5 +134,30 @@ function planMounts(spec: JobSpec, uid: number, fail: (reason: string) => never)
   }
   // Parents before children: a bind below a tmpfs must land on top of it.
   const depth = (p: string) => p.split("/").length;
-  return ops.map((op, i) => ({ op, i })).sort((a, b) => depth(a.op.target) - depth(b.op.target) || a.i - b.i).map((x) => x.op);
+  const ordered = ops.map((op, i) => ({ op, i })).sort((a, b) => depth(a.op.target) - depth(b.op.target) || a.i - b.i).map((x) => x.op);
+  return [...ordered, ...devices];
+}
+
+/** A device node for the job's /dev, checked on the host now. */
+function planDevice(source: string, target: string, fail: (reason: string) => never): MountOp {
+  const name = target.startsWith("/dev/") ? target.slice(5) : "";
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "fd", "stdin", "stdout", "stderr", "ptmx"].includes(name)) {
+    fail(`device target '${target}' must be /dev/NAME, not one joblet makes itself`);
+  }
+  let st;
+  try {
+    st = statSync(source, { bigint: true });
+  } catch {
+    return fail(`device '${source}' does not exist`);
+  }
+  if (!st.isBlockDevice() && !st.isCharacterDevice()) fail(`device '${source}' is not a block or character device`);
+  const rdev = st.rdev;
+  return {
+    kind: "device",
+    target,
+    type: st.isBlockDevice() ? "b" : "c",
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+    mode: Number(st.mode & 0o777n),
+  };
 }

@@ -32,8 +32,21 @@ export interface RootfsPlan {
   workSizeBytes?: number;
   /** Extra sized tmpfs mounts (memory volumes). */
   tmpfs?: TmpfsMount[];
+  /**
+   * Host device nodes passed through into the job's /dev (as `docker run
+   * --device`), owned by the job's user. A block device given this way is
+   * also where the job's IO limit applies.
+   */
+  devices?: DeviceEntry[];
   /** Symbolic links made in the root's skeleton (merged-/usr hosts: /bin -> usr/bin). */
   symlinks?: SymlinkEntry[];
+}
+
+export interface DeviceEntry {
+  /** Host path of a character or block device node. */
+  source: string;
+  /** Path of the node inside the job: /dev/NAME. */
+  target: string;
 }
 
 export interface SymlinkEntry {

@@ -22,6 +22,8 @@ export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup): Buffe
   for (const op of job.mounts) {
     if (op.kind === "tmpfs") put("mount", "tmpfs", "", op.target, op.sizeBytes, op.mode.toString(8), op.ownedByJob ? 1 : 0);
     else if (op.kind === "symlink") put("mount", "symlink", op.linkTo, op.target, 0, 0, 0);
+    // A device carries its type as the source and MAJ:MIN packed as (major << 20 | minor), the kernel's own encoding.
+    else if (op.kind === "device") put("mount", "device", op.type, op.target, op.major * 2 ** 20 + op.minor, op.mode.toString(8), 1);
     else put("mount", op.kind, op.source, op.target, 0, 0, 0);
   }
   if (cgroup.bornInto) put("cgroup.born", cgroup.bornInto);

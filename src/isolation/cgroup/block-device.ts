@@ -36,7 +36,12 @@ export function wholeDiskOf(majMin: string): string | undefined {
   return readFileSync(`${node}/../dev`, "utf8").trim();
 }
 
-/** "MAJ:MIN" of the whole disk holding the filesystem `path` lives on, or undefined if none. */
+/**
+ * "MAJ:MIN" of the whole disk holding the data at `path`, or undefined if none:
+ * for a file or directory the disk its filesystem lives on, for a block device
+ * node given to a job the device itself.
+ */
 export function wholeDiskOfPath(path: string): string | undefined {
-  return wholeDiskOf(devNumber(statSync(path, { bigint: true }).dev));
+  const st = statSync(path, { bigint: true });
+  return wholeDiskOf(devNumber(st.isBlockDevice() ? st.rdev : st.dev));
 }
