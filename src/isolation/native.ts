@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package-root.js";
 
 /** The typed face of addon/binding/addon.cc. */
 export interface NativeBinding {
@@ -19,18 +19,7 @@ export interface NativeBinding {
   ReadableWatch: new (fd: number, onReadable: () => void) => { close(): void };
 }
 
-/** The package root, found from here whether running from src/ (vitest) or dist/src/. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "binding.gyp"))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("Cannot find joblet's package root (binding.gyp) above " + import.meta.url);
-    dir = parent;
-  }
-  return dir;
-}
-
-const buildDir = join(packageRoot(), "build", "Release");
+const buildDir = join(packageRoot, "build", "Release");
 
 function load(): NativeBinding {
   const file = join(buildDir, "joblet.node");
