@@ -93,13 +93,17 @@ void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) {
     if (read(fds->sync_r, &go, 1) != 1) _exit(125);
     close(fds->sync_r);
   }
+  if (spec->netns_fd >= 0) {
+    /* A fresh namespace made ahead of time by the daemon, never used by another job; its lo is already up. */
+    if (setns(spec->netns_fd, CLONE_NEWNET) < 0) setup_failed(fds->status_w, errno, "join the job's network namespace");
+    close(spec->netns_fd);
+  }
   /* Root the cgroup namespace at the job's own cgroup, now that we are in it. */
   if (unshare(CLONE_NEWCGROUP) < 0) setup_failed(fds->status_w, errno, "cgroup namespace");
   if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) setup_failed(fds->status_w, errno, "set hostname");
   int r = rootfs_enter(spec, err, sizeof err);
   if (r < 0) setup_failed(fds->status_w, -r, err);
-  r = loopback_up();
-  if (r < 0) setup_failed(fds->status_w, -r, "bring up lo");
+  if (spec->netns_fd < 0 && (r = loopback_up()) < 0) setup_failed(fds->status_w, -r, "bring up lo");
   umask(022);
 
   if ((r = privileges_drop(spec->uid, spec->gid)) < 0) setup_failed(fds->status_w, -r, "drop privileges");

@@ -19,24 +19,27 @@
 
 /*
  * fd 3: the job spec ("key\0value\0" records, until EOF)
- * fd 4: the ready channel back to the daemon: one line, "ok INIT_PID INIT_START"
- *       once the job's main process runs, or "error MESSAGE".
+ * fd 4: the channel back to the daemon: one line, "ok INIT_PID INIT_START", once
+ *       the job's main process runs (or "error MESSAGE"); when the job has ended
+ *       and its cgroup is gone, the exit record, then EOF.
+ * fd 5: a fresh network namespace to put the job in, when the spec says "netns";
+ *       otherwise the job's init is cloned into a new one.
  * State records in the spec's state dir: run.state once started, exit.state at the end.
+ * The daemon hears of each event before its record is on disk: the records are
+ * for a daemon that restarts, and writing them is off the job's critical path.
  */
 #define SPEC_FD 3
 #define READY_FD 4
+#define NETNS_FD 5
 
-#define NAMESPACES (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
+#define NAMESPACES (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC)
 
 static struct job_spec spec;
 
 static void state_path(char *out, size_t len, const char *name) { snprintf(out, len, "%s/%s", spec.state_dir, name); }
 
-static void tell_daemon(const char *line) {
-  /* The daemon may be gone (kill -9): EPIPE is expected and harmless. */
-  write_all(READY_FD, line, strlen(line));
-  close(READY_FD);
-}
+/* The daemon may be gone (kill -9): EPIPE is expected and harmless. */
+static void tell_daemon(const char *text, size_t len) { write_all(READY_FD, text, len); }
 
 /* The job never started: record why, undo the cgroup, tell the daemon. */
 static void __attribute__((noreturn)) fail_start(const char *message) {
@@ -46,14 +49,14 @@ static void __attribute__((noreturn)) fail_start(const char *message) {
   state_path(path, sizeof path, "exit.state");
   write_file_atomic(path, record, (size_t)n);
   snprintf(line, sizeof line, "error %s\n", message);
-  tell_daemon(line);
+  tell_daemon(line, strlen(line));
   exit(1);
 }
 
 static pid_t clone_init(int cgroup_fd, int *pidfd) {
   struct clone_args args;
   memset(&args, 0, sizeof args);
-  args.flags = NAMESPACES | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.flags = NAMESPACES | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) | (spec.netns_fd < 0 ? CLONE_NEWNET : 0);
   args.pidfd = (unsigned long long)(uintptr_t)pidfd;
   args.exit_signal = SIGCHLD;
   args.cgroup = cgroup_fd >= 0 ? (unsigned long long)cgroup_fd : 0;
@@ -70,25 +73,29 @@ static void write_run_state(pid_t init_pid, unsigned long long init_start) {
   write_file_atomic(path, record, (size_t)n);
 }
 
-static void write_exit_state(int main_status, int have_main_status, int init_status, const struct log_stream *out,
-                             const struct log_stream *err) {
-  static char record[65536];
-  char path[4096];
+/* The exit record, "key=value" lines: how the main process ended, log counts, usage. */
+static size_t exit_record(char *record, size_t len, int main_status, int have_main_status, int init_status,
+                          const struct log_stream *out, const struct log_stream *err) {
   size_t n = 0;
   /* The main process's own status, as init saw it; init's status only when
    * init itself died first (killed by stop() or the OOM killer). */
   int status = have_main_status ? main_status : init_status;
-  if (WIFEXITED(status)) n += (size_t)snprintf(record + n, sizeof record - n, "exit_code=%d\n", WEXITSTATUS(status));
-  else n += (size_t)snprintf(record + n, sizeof record - n, "signal=%d\n", WTERMSIG(status));
-  n += (size_t)snprintf(record + n, sizeof record - n,
+  if (WIFEXITED(status)) n += (size_t)snprintf(record + n, len - n, "exit_code=%d\n", WEXITSTATUS(status));
+  else n += (size_t)snprintf(record + n, len - n, "signal=%d\n", WTERMSIG(status));
+  n += (size_t)snprintf(record + n, len - n,
                         "finished_at_ms=%llu\nstdout_bytes=%llu\nstdout_dropped=%llu\nstderr_bytes=%llu\n"
                         "stderr_dropped=%llu\n",
                         (unsigned long long)now_ms(), (unsigned long long)out->written,
                         (unsigned long long)out->dropped, (unsigned long long)err->written,
                         (unsigned long long)err->dropped);
-  n += cgroup_snapshot(&spec, record + n, sizeof record - n);
-  state_path(path, sizeof path, "exit.state");
-  write_file_atomic(path, record, n);
+  return n + cgroup_snapshot(&spec, record + n, len - n);
+}
+
+/* Kill the half-started init and give up. */
+static void __attribute__((noreturn)) abort_start(pid_t init_pid, const char *message) {
+  kill(init_pid, SIGKILL);
+  waitpid(init_pid, NULL, 0);
+  fail_start(message);
 }
 
 int main(void) {
@@ -99,10 +106,11 @@ int main(void) {
   if (spec_read(SPEC_FD, &spec, err, sizeof err) < 0) {
     char line[300];
     snprintf(line, sizeof line, "error %s\n", err);
-    tell_daemon(line);
+    tell_daemon(line, strlen(line));
     return 1;
   }
   close(SPEC_FD);
+  spec.netns_fd = spec.netns_inherited ? NETNS_FD : -1;
   /* Out of the daemon's cgroup, so that stopping the daemon's unit leaves the job alone. */
   if (spec.supervisor_cgroup && cgroup_enter(spec.supervisor_cgroup) < 0) {
     snprintf(err, sizeof err, "enter supervisor cgroup %s: %s", spec.supervisor_cgroup, strerror(errno));
@@ -113,12 +121,6 @@ int main(void) {
   if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0 ||
       (spec.n_cgroup_place > 0 && pipe2(sync_pipe, O_CLOEXEC) < 0))
     fail_start("cannot create pipes");
-  struct log_stream out, errs;
-  if (log_open(&out, "stdout", spec.log_stdout, out_pipe[0], spec.log_max) < 0 ||
-      log_open(&errs, "stderr", spec.log_stderr, err_pipe[0], spec.log_max) < 0) {
-    snprintf(err, sizeof err, "open log files %s, %s: %s", spec.log_stdout, spec.log_stderr, strerror(errno));
-    fail_start(err);
-  }
   int cgroup_fd = -1;
   if (spec.cgroup_born_into && (cgroup_fd = open(spec.cgroup_born_into, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
     snprintf(err, sizeof err, "open cgroup %s: %s", spec.cgroup_born_into, strerror(errno));
@@ -135,29 +137,31 @@ int main(void) {
     close(READY_FD);
     close(status_pipe[0]);
     if (sync_pipe[1] >= 0) close(sync_pipe[1]);
-    close(out.file_fd);
-    close(errs.file_fd);
     close(out_pipe[0]);
     close(err_pipe[0]);
     struct init_fds fds = {status_pipe[1], sync_pipe[0], out_pipe[1], err_pipe[1]};
     jobinit_main(&spec, &fds);
   }
   if (cgroup_fd >= 0) close(cgroup_fd);
+  if (spec.netns_fd >= 0) close(spec.netns_fd);
   close(status_pipe[1]);
   close(out_pipe[1]);
   close(err_pipe[1]);
-  unsigned long long init_start = process_start_time(init_pid);
 
   if (spec.n_cgroup_place > 0) {
     close(sync_pipe[0]);
-    if (cgroup_place(&spec, init_pid, err, sizeof err) < 0) {
-      kill(init_pid, SIGKILL);
-      waitpid(init_pid, NULL, 0);
-      fail_start(err);
-    }
+    if (cgroup_place(&spec, init_pid, err, sizeof err) < 0) abort_start(init_pid, err);
     write_all(sync_pipe[1], "g", 1);
     close(sync_pipe[1]);
   }
+  /* While the init assembles the job's root on the other CPU. */
+  struct log_stream out, errs;
+  if (log_open(&out, "stdout", spec.log_stdout, out_pipe[0], spec.log_max) < 0 ||
+      log_open(&errs, "stderr", spec.log_stderr, err_pipe[0], spec.log_max) < 0) {
+    snprintf(err, sizeof err, "open log files %s, %s: %s", spec.log_stdout, spec.log_stderr, strerror(errno));
+    abort_start(init_pid, err);
+  }
+  unsigned long long init_start = process_start_time(init_pid);
 
   struct init_msg msg;
   ssize_t got;
@@ -168,14 +172,12 @@ int main(void) {
       snprintf(err, sizeof err, "%s: %s", msg.text, strerror(msg.value));
     else
       snprintf(err, sizeof err, "the job's init died while setting up");
-    kill(init_pid, SIGKILL);
-    waitpid(init_pid, NULL, 0);
-    fail_start(err);
+    abort_start(init_pid, err);
   }
-  write_run_state(init_pid, init_start);
   char line[96];
-  snprintf(line, sizeof line, "ok %d %llu\n", (int)init_pid, init_start);
-  tell_daemon(line);
+  int len = snprintf(line, sizeof line, "ok %d %llu\n", (int)init_pid, init_start);
+  tell_daemon(line, (size_t)len);
+  write_run_state(init_pid, init_start);
 
   fcntl(out.pipe_fd, F_SETFL, O_NONBLOCK);
   fcntl(errs.pipe_fd, F_SETFL, O_NONBLOCK);
@@ -215,8 +217,15 @@ int main(void) {
     have_main_status = 1;
   }
   /* Every process of the job is gone (its PID namespace died with init);
-   * only now are the cgroup's counters final. */
-  write_exit_state(main_status, have_main_status, init_status, &out, &errs);
+   * only now are the cgroup's counters final. Snapshot, then remove the
+   * cgroup, then tell the daemon: what it hears is the finished state. */
+  static char record[65536];
+  size_t n = exit_record(record, sizeof record, main_status, have_main_status, init_status, &out, &errs);
   cgroup_remove_all(&spec);
+  tell_daemon(record, n);
+  close(READY_FD);
+  char path[4096];
+  state_path(path, sizeof path, "exit.state");
+  write_file_atomic(path, record, n);
   return 0;
 }

@@ -53,6 +53,8 @@ struct job_spec {
   const char *log_stderr;
   uint64_t log_max;
   const char *state_dir;
+  int netns_inherited;              /* the daemon passed a fresh network namespace on fd 5 */
+  int netns_fd;                     /* that fd, or -1: clone a new one */
 };
 
 /* spec.c: parse "key\0value\0" records read from fd. 0 on success, else -1 with msg. */

@@ -2,8 +2,9 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { native } from "./native.js";
-import { readExitState } from "./run-records.js";
+import { parseExitRecord, readExitState } from "./run-records.js";
 import type { JobExit } from "./spec.js";
+import type { SupervisorChannel } from "./supervisor-channel.js";
 
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 
@@ -18,13 +19,15 @@ export interface HandleParts {
   initPid: number;
   initPidfd: number;
   startedAt: Date;
+  /** The spawning daemon's line to the supervisor; absent after an attach. */
+  channel?: SupervisorChannel;
 }
 
 /**
- * A running (or finished) job. Its end is observed through a pidfd on the
- * job's supervisor, which exits only after recording the job's exit, so the
- * same path serves the daemon that spawned the job and one that attached to
- * it after a restart.
+ * A running (or finished) job. The daemon that spawned it hears the exit
+ * record over the supervisor's channel as soon as the cgroup is gone; one that
+ * attached after a restart watches the supervisor through a pidfd and reads
+ * the record the supervisor wrote before exiting.
  */
 export class JobHandle {
   readonly id: string;
@@ -42,7 +45,10 @@ export class JobHandle {
     this.supervisorPid = parts.supervisorPid;
     this.runDir = parts.runDir;
     this.initPidfd = parts.initPidfd;
-    this.exit = parts.supervisorPidfd < 0 ? this.settle() : this.watch(parts.supervisorPidfd);
+    const supervisorGone = parts.supervisorPidfd < 0 ? Promise.resolve() : this.watch(parts.supervisorPidfd);
+    this.exit = parts.channel
+      ? parts.channel.exitRecord.then((record) => (record ? this.settle(record) : supervisorGone.then(() => this.settle())))
+      : supervisorGone.then(() => this.settle());
     // wait() may be called late or never; the rejection is the caller's to see then.
     this.exit.catch(() => undefined);
   }
@@ -82,24 +88,26 @@ export class JobHandle {
     this.signal("SIGKILL");
   }
 
-  private watch(pidfd: number): Promise<JobExit> {
+  /** Resolves when the supervisor has exited; reaps it when it is our child. */
+  private watch(pidfd: number): Promise<void> {
     return new Promise<void>((resolve) => {
       new native.ReadableWatch(pidfd, () => {
         native.reap(pidfd);
         closeSync(pidfd);
         resolve();
       });
-    }).then(() => this.settle());
+    });
   }
 
-  private async settle(): Promise<JobExit> {
+  /** The exit from the record sent over the channel, else from the one on disk. */
+  private async settle(record?: string): Promise<JobExit> {
     this.finished = true;
     if (this.initPidfd >= 0) {
       closeSync(this.initPidfd);
       this.initPidfd = -1;
     }
     const { backend, cgroup, runDir, supervisorPid, startedAt } = this.parts;
-    const exit = readExitState(runDir, backend, startedAt);
+    const exit = record ? parseExitRecord(record, backend, startedAt) : readExitState(runDir, backend, startedAt);
     if (exit) return exit;
     // The supervisor was killed before it could record anything: whatever is
     // left of the job has no owner, so end it rather than leak it.

@@ -8,9 +8,11 @@ export interface NativeBinding {
   spawnSupervisor(
     executable: string,
     spec: Buffer,
-    logPath: string,
     title: string,
+    netnsFd: number,
   ): { pid: number; pidfd: number; readyFd: number };
+  /** A fresh network namespace (lo up) made ahead of time, or -1 when none is ready. */
+  takeNetns(): number;
   pidfdOpen(pid: number): number;
   /** false when the process has already exited. */
   pidfdSendSignal(pidfd: number, signal: number): boolean;

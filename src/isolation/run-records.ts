@@ -37,7 +37,7 @@ export function readJobRecord(runDir: string): JobRecord {
   return JSON.parse(readFileSync(join(runDir, JOB_RECORD), "utf8")) as JobRecord;
 }
 
-/** key=value lines; undefined when the file does not exist yet. */
+/** key=value lines of a record file; undefined when the file does not exist yet. */
 export function readKeyValues(path: string): Map<string, string> | undefined {
   let text: string;
   try {
@@ -46,6 +46,10 @@ export function readKeyValues(path: string): Map<string, string> | undefined {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw e;
   }
+  return parseKeyValues(text);
+}
+
+function parseKeyValues(text: string): Map<string, string> {
   const values = new Map<string, string>();
   for (const line of text.split("\n")) {
     const eq = line.indexOf("=");
@@ -74,7 +78,15 @@ const signalNames = new Map<number, NodeJS.Signals>(
 /** The exit record, or undefined if the job has not ended; throws with the supervisor's message if it never started. */
 export function readExitState(runDir: string, backend: CgroupBackend, startedAt: Date): JobExit | undefined {
   const kv = readKeyValues(join(runDir, EXIT_STATE));
-  if (!kv) return undefined;
+  return kv && toJobExit(kv, backend, startedAt);
+}
+
+/** An exit record as the supervisor sent it over its channel. */
+export function parseExitRecord(text: string, backend: CgroupBackend, startedAt: Date): JobExit {
+  return toJobExit(parseKeyValues(text), backend, startedAt);
+}
+
+function toJobExit(kv: Map<string, string>, backend: CgroupBackend, startedAt: Date): JobExit {
   const error = kv.get("error");
   if (error !== undefined) throw new Error(error);
   const snapshot: Record<string, string> = {};

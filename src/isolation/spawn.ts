@@ -1,5 +1,4 @@
-import { closeSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync } from "node:fs";
 import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { detectCgroupBackend } from "./cgroup/detect.js";
 import { JobHandle } from "./job-handle.js";
@@ -7,6 +6,7 @@ import { native, supervisorExecutable } from "./native.js";
 import { prepareJob } from "./prepare.js";
 import { readExitState, readJobRecord, readRunState, processStartTime, writeJobRecord } from "./run-records.js";
 import type { JobSpec } from "./spec.js";
+import { SupervisorChannel } from "./supervisor-channel.js";
 import { encodeSupervisorSpec } from "./supervisor-spec.js";
 
 export interface SpawnOptions {
@@ -30,14 +30,17 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
   const cgroup = backend.create(spec.id, job.limits);
   let supervisor: { pid: number; pidfd: number; readyFd: number } | undefined;
   try {
+    const netnsFd = native.takeNetns();
     supervisor = native.spawnSupervisor(
       supervisorExecutable,
-      encodeSupervisorSpec(job, cgroup),
-      join(spec.runDir, "supervisor.log"),
+      encodeSupervisorSpec(job, cgroup, netnsFd >= 0),
       `joblet-supervisor ${spec.id}`,
+      netnsFd,
     );
+    const channel = new SupervisorChannel(supervisor.readyFd);
+    // Written while the supervisor sets the job up on the other CPU.
     writeJobRecord(spec.runDir, { spec, cgroup, supervisorPid: supervisor.pid });
-    const ready = await readReadyLine(supervisor.readyFd);
+    const ready = await channel.ready;
     const match = /^ok (\d+) (\d+)$/.exec(ready);
     if (!match) throw new Error(`Cannot start job '${spec.id}': ${ready.replace(/^error /, "") || "its supervisor exited before the job started"}`);
     const initPid = Number(match[1]);
@@ -51,6 +54,7 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
       initPid,
       initPidfd: openPidfd(initPid),
       startedAt: new Date(),
+      channel,
     });
   } catch (e) {
     if (supervisor) await reapFailedSupervisor(supervisor.pidfd);
@@ -117,28 +121,6 @@ function openPidfd(pid: number): number {
   } catch {
     return -1; // already gone
   }
-}
-
-/** The supervisor's one line: "ok INIT_PID START" or "error MESSAGE"; "" if it died first. */
-function readReadyLine(fd: number): Promise<string> {
-  return new Promise((resolve) => {
-    new native.ReadableWatch(fd, () => {
-      const buf = Buffer.alloc(4096);
-      let text = "";
-      try {
-        for (;;) {
-          const n = readSync(fd, buf, 0, buf.length, null);
-          if (n === 0) break;
-          text += buf.toString("utf8", 0, n);
-          if (text.endsWith("\n")) break;
-        }
-      } catch {
-        // EAGAIN: the supervisor closed nothing yet but wrote what it had
-      }
-      closeSync(fd);
-      resolve(text.trim());
-    });
-  });
 }
 
 function reapFailedSupervisor(pidfd: number): Promise<void> {

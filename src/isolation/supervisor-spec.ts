@@ -6,7 +6,7 @@ import type { PreparedJob } from "./prepare.js";
  * of one value split by 0x1f (see addon/supervisor/spec.c). NUL-separated so
  * arguments and environment values need no escaping.
  */
-export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup): Buffer {
+export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup, netnsInherited: boolean): Buffer {
   const records: string[] = [];
   const put = (key: string, ...fields: (string | number)[]) => records.push(key, fields.join("\x1f"));
   const { spec } = job;
@@ -35,5 +35,6 @@ export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup): Buffe
   put("log.stderr", spec.logs.stderr);
   put("log.max", job.logMaxBytes);
   put("state", spec.runDir);
+  if (netnsInherited) put("netns", "inherited");
   return Buffer.from(records.join("\0") + "\0");
 }

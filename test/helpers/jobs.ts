@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,6 +100,25 @@ export function mountCount(): number {
   return readFileSync("/proc/self/mountinfo", "utf8").split("\n").length;
 }
 
+/**
+ * Open file descriptors of this process, not counting network namespaces: the
+ * spawner keeps a few fresh ones ready on purpose.
+ */
 export function openFdCount(): number {
-  return readdirSync("/proc/self/fd").length;
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return !readlinkSync(`/proc/self/fd/${fd}`).startsWith("net:");
+    } catch {
+      return false; // the fd readdir itself used
+    }
+  }).length;
+}
+
+/** Poll until check() holds or the time is up; the last value is returned for asserting. */
+export async function settle<T>(read: () => T, done: (v: T) => boolean, ms = 2000): Promise<T> {
+  let value = read();
+  for (const end = Date.now() + ms; !done(value) && Date.now() < end; value = read()) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return value;
 }
