@@ -12,6 +12,7 @@
       "type": "executable",
       "sources": [
         "addon/supervisor/main.c",
+        "addon/supervisor/forkserver.c",
         "addon/supervisor/spec.c",
         "addon/supervisor/rootfs.c",
         "addon/supervisor/jobinit.c",

@@ -1,7 +1,8 @@
-// The daemon's side of the native layer: start a job's supervisor, and watch
-// and signal processes through pidfds. Everything that runs between fork and
-// exec is posix_spawn's own (async-signal-safe); the supervisor is a separate
-// single-threaded executable, so nothing of Node's threads is ever forked.
+// The daemon's side of the native layer: start a job's supervisor through the
+// fork server, and watch and signal processes through pidfds. Node itself only
+// ever starts the fork server, with posix_spawn (async-signal-safe between
+// fork and exec); supervisors are forked from that small single-threaded
+// program, so nothing of Node's threads is ever forked.
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
@@ -30,11 +31,6 @@ Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
   e.Set("errno", Napi::Number::New(env, err));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
-}
-
-void CloseBoth(int fds[2]) {
-  if (fds[0] >= 0) close(fds[0]);
-  if (fds[1] >= 0) close(fds[1]);
 }
 
 // Creating a network namespace is the dearest part of starting a job (about
@@ -112,101 +108,198 @@ Napi::Value TakeNetns(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), NetnsPool::Get().Take());
 }
 
+// The fork server: a resident copy of joblet-supervisor that forks one
+// supervisor per job (addon/supervisor/forkserver.c). Started on first use,
+// restarted if it has gone away. Only the event-loop thread talks to it, one
+// request and one reply at a time.
+class ForkServer {
+ public:
+  static ForkServer& Get() {
+    static ForkServer* server = new ForkServer();
+    return *server;
+  }
+
+  // Fork a supervisor with fds (spec, channel[, netns]). Returns its pid and
+  // a pidfd, or -1 with *error set.
+  pid_t Spawn(const std::string& exe, const std::string& title, const int* fds, int nfds, int* pidfd, std::string* error) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+      if (sock_ < 0 && !Start(exe, error)) return -1;
+      int err = 0;
+      pid_t pid = Request(title, fds, nfds, pidfd, &err);
+      if (pid > 0) return pid;
+      if (err != EPIPE && err != ECONNRESET && err != ENOTCONN) {
+        *error = std::string("the fork server could not fork a supervisor: ") + strerror(err);
+        return -1;
+      }
+      Stop();  // it died: start a new one and ask again, once
+    }
+    *error = "the fork server died twice in a row";
+    return -1;
+  }
+
+ private:
+  bool Start(const std::string& exe, std::string* error) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+      *error = std::string("Cannot create the fork server's socket: ") + strerror(errno);
+      return false;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
+    // Own session, default dispositions, empty mask: Node ignores SIGPIPE and
+    // a terminal's ^C to the daemon must not reach jobs.
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    // The last argument is room for each supervisor's title ("joblet-supervisor ID").
+    std::string room(96, ' ');
+    char* argv[] = {const_cast<char*>("joblet-supervisor"), const_cast<char*>("--fork-server"), room.data(), nullptr};
+    char* envp[] = {nullptr};
+    pid_t pid;
+    int rc = posix_spawn(&pid, exe.c_str(), &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(sv[1]);
+    if (rc != 0) {
+      close(sv[0]);
+      *error = "Cannot start the fork server " + exe + ": " + strerror(rc);
+      return false;
+    }
+    sock_ = sv[0];
+    pid_ = pid;
+    return true;
+  }
+
+  void Stop() {
+    if (sock_ >= 0) close(sock_);
+    sock_ = -1;
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);  // our own child: reap it by its pid
+    }
+    pid_ = -1;
+  }
+
+  pid_t Request(const std::string& title, const int* fds, int nfds, int* pidfd, int* err) {
+    struct iovec iov = {const_cast<char*>(title.data()), title.size()};
+    union {
+      char buf[CMSG_SPACE(3 * sizeof(int))];
+      struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
+    ssize_t n;
+    do n = sendmsg(sock_, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      *err = errno;
+      return -1;
+    }
+    int32_t data[2] = {-1, 0};
+    struct iovec riov = {data, sizeof data};
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } rcontrol;
+    struct msghdr rmsg = {};
+    rmsg.msg_iov = &riov;
+    rmsg.msg_iovlen = 1;
+    rmsg.msg_control = rcontrol.buf;
+    rmsg.msg_controllen = sizeof rcontrol.buf;
+    do n = recvmsg(sock_, &rmsg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      *err = n == 0 ? ECONNRESET : errno;
+      return -1;
+    }
+    *pidfd = -1;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&rmsg); c; c = CMSG_NXTHDR(&rmsg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(pidfd, CMSG_DATA(c), sizeof(int));
+    }
+    if (data[0] <= 0 || *pidfd < 0) {
+      if (*pidfd >= 0) close(*pidfd);
+      *err = data[1] ? data[1] : EIO;
+      return -1;
+    }
+    return data[0];
+  }
+
+  int sock_ = -1;
+  pid_t pid_ = -1;
+};
+
 // spawnSupervisor(exe, spec: Buffer, title, netnsFd) -> {pid, pidfd, readyFd}
-// netnsFd (or -1) becomes the supervisor's fd 5 and is closed here.
-// The spec is written into a pipe before the spawn (the pipe is sized to hold
-// it), so the supervisor reads it to EOF with nothing to wait for.
+// The spec is written into a pipe first (sized to hold it), so the supervisor
+// reads it to EOF with nothing to wait for. netnsFd (or -1) is handed to the
+// supervisor as its fd 5 and closed here.
 Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string exe = info[0].As<Napi::String>();
   Napi::Buffer<char> spec = info[1].As<Napi::Buffer<char>>();
   std::string title = info[2].As<Napi::String>();
-  // Ours to close on every path: after the spawn the supervisor holds its own copy.
+  // Ours to close on every path: the supervisor gets its own copies.
   struct OwnedFd {
-    int fd;
+    int fd = -1;
     ~OwnedFd() {
       if (fd >= 0) close(fd);
     }
-  } netns{info[3].As<Napi::Number>().Int32Value()};
+  } netns, spec_r, spec_w, ready_r, ready_w;
+  netns.fd = info[3].As<Napi::Number>().Int32Value();
 
-  int spec_pipe[2] = {-1, -1}, ready_pipe[2] = {-1, -1};
-  if (pipe2(spec_pipe, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the spec pipe", errno);
-  if (pipe2(ready_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-    CloseBoth(spec_pipe);
-    return ThrowErrno(env, "Cannot create the ready pipe", errno);
-  }
-  size_t need = spec.Length() < 65536 ? 65536 : spec.Length();
-  if (spec.Length() > 65536 && fcntl(spec_pipe[1], F_SETPIPE_SZ, (int)need) < 0) {
-    int err = errno;
-    CloseBoth(spec_pipe);
-    CloseBoth(ready_pipe);
-    return ThrowErrno(env, "Job spec too large for a pipe", err);
-  }
-  const char* p = spec.Data();
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the spec pipe", errno);
+  spec_r.fd = p[0];
+  spec_w.fd = p[1];
+  if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the supervisor's channel", errno);
+  ready_r.fd = p[0];
+  ready_w.fd = p[1];
+  if (spec.Length() > 65536 && fcntl(spec_w.fd, F_SETPIPE_SZ, (int)spec.Length()) < 0)
+    return ThrowErrno(env, "Job spec too large for a pipe", errno);
+  const char* data = spec.Data();
   size_t left = spec.Length();
   while (left > 0) {
-    ssize_t n = write(spec_pipe[1], p, left);
+    ssize_t n = write(spec_w.fd, data, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      CloseBoth(spec_pipe);
-      CloseBoth(ready_pipe);
-      return ThrowErrno(env, "Cannot write the job spec", err);
-    }
-    p += n;
+    if (n < 0) return ThrowErrno(env, "Cannot write the job spec", errno);
+    data += n;
     left -= (size_t)n;
   }
-  close(spec_pipe[1]);
-  spec_pipe[1] = -1;
-  // The ready channel is non-blocking only on our side.
-  int flags = fcntl(ready_pipe[1], F_GETFL);
-  fcntl(ready_pipe[1], F_SETFL, flags & ~O_NONBLOCK);
+  close(spec_w.fd);
+  spec_w.fd = -1;
 
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  // The supervisor says everything through fd 4 and its records; creating a
-  // log file of its own would cost every spawn a file creation.
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_adddup2(&actions, spec_pipe[0], 3);
-  posix_spawn_file_actions_adddup2(&actions, ready_pipe[1], 4);
-  if (netns.fd >= 0) posix_spawn_file_actions_adddup2(&actions, netns.fd, 5);
-  // Own session: a terminal's ^C to the daemon must not reach jobs. Default
-  // dispositions and an empty mask: Node ignores SIGPIPE, the job must not.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-  char* argv[] = {const_cast<char*>(title.c_str()), nullptr};
-  char* envp[] = {nullptr};
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, exe.c_str(), &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(spec_pipe[0]);
-  close(ready_pipe[1]);
-  if (rc != 0) {
-    close(ready_pipe[0]);
-    return ThrowErrno(env, "Cannot start the supervisor " + exe, rc);
+  int fds[3] = {spec_r.fd, ready_w.fd, netns.fd};
+  int pidfd = -1;
+  std::string error;
+  pid_t pid = ForkServer::Get().Spawn(exe, title, fds, netns.fd >= 0 ? 3 : 2, &pidfd, &error);
+  if (pid < 0) {
+    Napi::Error::New(env, "Cannot start a supervisor: " + error).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    int err = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    close(ready_pipe[0]);
-    return ThrowErrno(env, "Cannot open a pidfd for the supervisor", err);
-  }
+  // Only our side reads, without blocking the event loop.
+  fcntl(ready_r.fd, F_SETFL, fcntl(ready_r.fd, F_GETFL) | O_NONBLOCK);
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
   result.Set("pidfd", Napi::Number::New(env, pidfd));
-  result.Set("readyFd", Napi::Number::New(env, ready_pipe[0]));
+  result.Set("readyFd", Napi::Number::New(env, ready_r.fd));
+  ready_r.fd = -1;
   return result;
 }
 

@@ -11,20 +11,13 @@
 
 #include "util.h"
 
-int cgroup_enter(const char *dir) {
+int cgroup_enter(const char *const *dirs, int n, char *err, size_t errlen) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-  return write_file(path, "0");
-}
-
-int cgroup_place(const struct job_spec *spec, pid_t pid, char *err, size_t errlen) {
-  char path[4096], text[32];
-  snprintf(text, sizeof text, "%d", (int)pid);
-  for (int i = 0; i < spec->n_cgroup_place; i++) {
-    snprintf(path, sizeof path, "%s/cgroup.procs", spec->cgroup_place[i]);
-    int r = write_file(path, text);
+  for (int i = 0; i < n; i++) {
+    snprintf(path, sizeof path, "%s/cgroup.procs", dirs[i]);
+    int r = write_file(path, "0");
     if (r < 0) {
-      snprintf(err, errlen, "place the job in %s: %s", spec->cgroup_place[i], strerror(-r));
+      snprintf(err, errlen, "enter cgroup %s: %s", dirs[i], strerror(-r));
       return r;
     }
   }

@@ -7,10 +7,9 @@
 
 #include "supervisor.h"
 
-/* Move the calling process into dir (writes 0 to its cgroup.procs). 0 or -errno. */
-int cgroup_enter(const char *dir);
-/* v1: put pid into every hierarchy's job cgroup. 0 or -errno with the failing dir in err. */
-int cgroup_place(const struct job_spec *spec, pid_t pid, char *err, size_t errlen);
+/* Move the calling process into every dir (writes 0 to each cgroup.procs).
+ * 0, or -errno with the failing dir in err. */
+int cgroup_enter(const char *const *dirs, int n, char *err, size_t errlen);
 /* Append "usage.NAME=CONTENT\n" for every usage file to out (newlines in CONTENT become ';'). */
 size_t cgroup_snapshot(const struct job_spec *spec, char *out, size_t len);
 /* Kill what is left and remove the job's cgroup directories, retrying while

@@ -55,24 +55,35 @@ static int loopback_up(void) {
   return err;
 }
 
-static void __attribute__((noreturn)) exec_main(const struct job_spec *spec, const struct init_fds *fds, int exec_err_w) {
+/* What the main process needs between clone and exec, shared with it (CLONE_VM). */
+struct main_start {
+  const struct job_spec *spec;
+  const struct init_fds *fds;
+  int exec_errno;   /* set by the child only when exec failed */
+};
+
+/*
+ * The main process, started the way posix_spawn does it: CLONE_VM|CLONE_VFORK
+ * on a stack of its own, so the init is suspended until exec and nothing is
+ * copied. Only syscalls happen here, no allocation; a failed exec leaves its
+ * errno in the shared struct.
+ */
+static int exec_main(void *arg) {
+  struct main_start *start = arg;
   sigset_t none;
   sigemptyset(&none);
-  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   /* Its own session: a job's shell job control never reaches the init. */
   setsid();
   int in = open("/dev/null", O_RDONLY);
-  if (in < 0 || dup2(in, 0) < 0 || dup2(fds->out_w, 1) < 0 || dup2(fds->err_w, 2) < 0) {
-    int e = errno;
-    write_all(exec_err_w, &e, sizeof e);
+  if (in < 0 || dup2(in, 0) < 0 || dup2(start->fds->out_w, 1) < 0 || dup2(start->fds->err_w, 2) < 0) {
+    start->exec_errno = errno;
     _exit(127);
   }
-  /* Only 0, 1, 2 (and the close-on-exec error pipe) may reach the job. */
+  /* Only 0, 1 and 2 may reach the job. */
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-  execve(spec->exec_path, (char *const *)spec->argv, (char *const *)spec->envp);
-  int e = errno;
-  write_all(exec_err_w, &e, sizeof e);
+  execve(start->spec->exec_path, (char *const *)start->spec->argv, (char *const *)start->spec->envp);
+  start->exec_errno = errno;
   _exit(127);
 }
 
@@ -83,16 +94,16 @@ void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
+  /* Dispositions the main process would inherit across exec: the supervisor
+   * ignores these, the job must get the defaults. (Blocked here, they still
+   * queue for sigwaitinfo.) */
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   prctl(PR_SET_NAME, "joblet-init");
   umask(0);
 
-  if (fds->sync_r >= 0) {
-    /* v1: wait until the supervisor has placed us in every hierarchy. */
-    char go;
-    if (read(fds->sync_r, &go, 1) != 1) _exit(125);
-    close(fds->sync_r);
-  }
   if (spec->netns_fd >= 0) {
     /* A fresh namespace made ahead of time by the daemon, never used by another job; its lo is already up. */
     if (setns(spec->netns_fd, CLONE_NEWNET) < 0) setup_failed(fds->status_w, errno, "join the job's network namespace");
@@ -111,25 +122,15 @@ void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if ((r = seccomp_install_job_filter()) < 0) setup_failed(fds->status_w, -r, "install seccomp filter");
 
-  int exec_err[2];
-  if (pipe2(exec_err, O_CLOEXEC) < 0) setup_failed(fds->status_w, errno, "exec status pipe");
-  pid_t main_pid = fork();
-  if (main_pid < 0) setup_failed(fds->status_w, errno, "fork main process");
-  if (main_pid == 0) {
-    close(exec_err[0]);
-    exec_main(spec, fds, exec_err[1]);
-  }
-  close(exec_err[1]);
+  static char main_stack[64 * 1024] __attribute__((aligned(16)));
+  struct main_start start = {spec, fds, 0};
+  pid_t main_pid = clone(exec_main, main_stack + sizeof main_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  if (main_pid < 0) setup_failed(fds->status_w, errno, "start the main process");
   close(fds->out_w);
   close(fds->err_w);
-  int exec_errno = 0;
-  ssize_t n;
-  do n = read(exec_err[0], &exec_errno, sizeof exec_errno);
-  while (n < 0 && errno == EINTR);
-  close(exec_err[0]);
-  if (n > 0) {
-    snprintf(err, sizeof err, "exec %s: %s", spec->exec_path, strerror(exec_errno));
-    setup_failed(fds->status_w, exec_errno, err);
+  if (start.exec_errno) {
+    snprintf(err, sizeof err, "exec %s: %s", spec->exec_path, strerror(start.exec_errno));
+    setup_failed(fds->status_w, start.exec_errno, err);
   }
   report(fds->status_w, INIT_STARTED, 0, NULL);
 

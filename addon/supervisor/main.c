@@ -43,7 +43,9 @@ static void tell_daemon(const char *text, size_t len) { write_all(READY_FD, text
 
 /* The job never started: record why, undo the cgroup, tell the daemon. */
 static void __attribute__((noreturn)) fail_start(const char *message) {
-  char record[512], path[4096], line[400];
+  char record[512], path[4096], line[400], ignored[256];
+  /* v1: we may be standing in the job's cgroups; step out before removing them. */
+  cgroup_enter(spec.supervisor_cgroups, spec.n_supervisor_cgroups, ignored, sizeof ignored);
   cgroup_remove_all(&spec);
   int n = snprintf(record, sizeof record, "error=%s\nfinished_at_ms=%llu\n", message, (unsigned long long)now_ms());
   state_path(path, sizeof path, "exit.state");
@@ -98,7 +100,7 @@ static void __attribute__((noreturn)) abort_start(pid_t init_pid, const char *me
   fail_start(message);
 }
 
-int main(void) {
+int supervisor_main(void) {
   char err[256];
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
@@ -111,15 +113,9 @@ int main(void) {
   }
   close(SPEC_FD);
   spec.netns_fd = spec.netns_inherited ? NETNS_FD : -1;
-  /* Out of the daemon's cgroup, so that stopping the daemon's unit leaves the job alone. */
-  if (spec.supervisor_cgroup && cgroup_enter(spec.supervisor_cgroup) < 0) {
-    snprintf(err, sizeof err, "enter supervisor cgroup %s: %s", spec.supervisor_cgroup, strerror(errno));
-    fail_start(err);
-  }
 
-  int out_pipe[2], err_pipe[2], status_pipe[2], sync_pipe[2] = {-1, -1};
-  if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0 ||
-      (spec.n_cgroup_place > 0 && pipe2(sync_pipe, O_CLOEXEC) < 0))
+  int out_pipe[2], err_pipe[2], status_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0)
     fail_start("cannot create pipes");
   int cgroup_fd = -1;
   if (spec.cgroup_born_into && (cgroup_fd = open(spec.cgroup_born_into, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -127,6 +123,8 @@ int main(void) {
     fail_start(err);
   }
 
+  /* v1: the init is born where its parent is, so be in the job's cgroups for the clone. */
+  if (cgroup_enter(spec.cgroup_place, spec.n_cgroup_place, err, sizeof err) < 0) fail_start(err);
   int init_pidfd = -1;
   pid_t init_pid = clone_init(cgroup_fd, &init_pidfd);
   if (init_pid < 0) {
@@ -136,10 +134,9 @@ int main(void) {
   if (init_pid == 0) {
     close(READY_FD);
     close(status_pipe[0]);
-    if (sync_pipe[1] >= 0) close(sync_pipe[1]);
     close(out_pipe[0]);
     close(err_pipe[0]);
-    struct init_fds fds = {status_pipe[1], sync_pipe[0], out_pipe[1], err_pipe[1]};
+    struct init_fds fds = {status_pipe[1], out_pipe[1], err_pipe[1]};
     jobinit_main(&spec, &fds);
   }
   if (cgroup_fd >= 0) close(cgroup_fd);
@@ -148,13 +145,9 @@ int main(void) {
   close(out_pipe[1]);
   close(err_pipe[1]);
 
-  if (spec.n_cgroup_place > 0) {
-    close(sync_pipe[0]);
-    if (cgroup_place(&spec, init_pid, err, sizeof err) < 0) abort_start(init_pid, err);
-    write_all(sync_pipe[1], "g", 1);
-    close(sync_pipe[1]);
-  }
-  /* While the init assembles the job's root on the other CPU. */
+  /* Out of the job's limits and of the daemon's cgroup (stopping the daemon's
+   * unit must leave jobs alone), while the init assembles the job's root. */
+  if (cgroup_enter(spec.supervisor_cgroups, spec.n_supervisor_cgroups, err, sizeof err) < 0) abort_start(init_pid, err);
   struct log_stream out, errs;
   if (log_open(&out, "stdout", spec.log_stdout, out_pipe[0], spec.log_max) < 0 ||
       log_open(&errs, "stderr", spec.log_stderr, err_pipe[0], spec.log_max) < 0) {
@@ -228,4 +221,9 @@ int main(void) {
   state_path(path, sizeof path, "exit.state");
   write_file_atomic(path, record, n);
   return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "--fork-server")) return fork_server_main(argc, argv);
+  return supervisor_main();
 }

@@ -42,9 +42,10 @@ struct job_spec {
   struct mount_op mounts[MAX_ITEMS];
   int n_mounts;
   const char *cgroup_born_into;     /* v2: CLONE_INTO_CGROUP target */
-  const char *cgroup_place[16];     /* v1: dirs whose cgroup.procs get the init pid */
+  const char *cgroup_place[16];     /* v1: dirs the supervisor enters so the init is born in them */
   int n_cgroup_place;
-  const char *supervisor_cgroup;    /* v2: where the supervisor moves itself */
+  const char *supervisor_cgroups[16]; /* where the supervisor goes once the init exists */
+  int n_supervisor_cgroups;
   struct usage_file usage[32];
   int n_usage;
   const char *cgroup_remove[16];
@@ -57,6 +58,12 @@ struct job_spec {
   int netns_fd;                     /* that fd, or -1: clone a new one */
 };
 
+/* main.c: supervise one job whose spec is on fd 3, channel on fd 4, netns on fd 5. */
+int supervisor_main(void);
+
+/* forkserver.c: serve spawn requests on fd 3, forking one supervisor per request. */
+int fork_server_main(int argc, char **argv);
+
 /* spec.c: parse "key\0value\0" records read from fd. 0 on success, else -1 with msg. */
 int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen);
 
@@ -65,7 +72,7 @@ int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen);
 int rootfs_enter(const struct job_spec *spec, char *err, size_t errlen);
 
 /* jobinit.c: the body of the job's PID 1; never returns. */
-struct init_fds { int status_w; int sync_r; int out_w; int err_w; };
+struct init_fds { int status_w; int out_w; int err_w; };
 void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) __attribute__((noreturn));
 
 /* Messages from the job's init to its supervisor, fixed size so one read gets one. */

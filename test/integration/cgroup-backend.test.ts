@@ -154,7 +154,7 @@ describe.skipIf(!isRoot)("cgroup backend on this host", () => {
   function parentDirs(): string[] {
     return backend instanceof CgroupV2
       ? [backend.jobsDir, backend.supervisorsDir, backend.parentDir]
-      : (backend as CgroupV1).hierarchies.map((mount) => join(mount, parentName));
+      : (backend as CgroupV1).hierarchies.flatMap((mount) => [join(mount, parentName, "supervisors"), join(mount, parentName)]);
   }
 
   afterAll(() => {
@@ -185,7 +185,9 @@ describe.skipIf(!isRoot)("cgroup backend on this host", () => {
       const dir = cg.bornInto!;
       expect(cg.placeInto).toEqual([]);
       expect(cg.removeDirs).toEqual([dir]);
-      expect(existsSync(cg.supervisorCgroup!)).toBe(true);
+      const v2 = backend as CgroupV2;
+      expect(cg.supervisorCgroups).toEqual([v2.supervisorsDir]);
+      expect(existsSync(v2.supervisorsDir)).toBe(true);
       expect(read(join(dir, "cpu.max"))).toBe("50000 100000");
       expect(read(join(dir, "memory.max"))).toBe(String(64 * MiB));
       if (existsSync(join(dir, "memory.swap.max"))) expect(read(join(dir, "memory.swap.max"))).toBe("0");
@@ -197,7 +199,8 @@ describe.skipIf(!isRoot)("cgroup backend on this host", () => {
       const v1 = backend as CgroupV1;
       const dirOf = (controller: keyof CgroupV1["mounts"]) => cg.placeInto.find((d) => d.startsWith(`${v1.mounts[controller]}/`))!;
       expect(cg.bornInto).toBeUndefined();
-      expect(cg.supervisorCgroup).toBeUndefined();
+      expect(cg.supervisorCgroups).toEqual(v1.hierarchies.map((mount) => join(mount, parentName, "supervisors")));
+      for (const dir of cg.supervisorCgroups) expect(existsSync(dir), dir).toBe(true);
       expect(cg.placeInto).toEqual(cg.removeDirs);
       expect(cg.placeInto.length).toBe(v1.hierarchies.length);
       expect(read(join(dirOf("cpu"), "cpu.cfs_period_us"))).toBe("100000");

@@ -3,18 +3,19 @@ import type { Limits, Usage } from "../spec.js";
 /**
  * What the per-job supervisor needs to know about a job's cgroup, whichever
  * backend made it. The supervisor is plain C and knows no cgroup version: it
- * is told which directory to be born into (v2), which `cgroup.procs` files to
- * place the job in before it runs anything (v1), which files to snapshot for
- * usage, and which directories to remove when the job ends.
+ * is told which directory the job's init is born into (v2, CLONE_INTO_CGROUP),
+ * or which directories to enter itself so that the init it clones is born in
+ * them (v1); where to go once the init exists; which files to snapshot for
+ * usage; and which directories to remove when the job ends.
  */
 export interface JobCgroup {
   readonly version: "v1" | "v2";
   /** v2: the job's cgroup directory, used with CLONE_INTO_CGROUP. */
   readonly bornInto?: string;
-  /** v1: one directory per hierarchy; the job's init is placed in each before it runs. */
+  /** v1: one directory per hierarchy, entered by the supervisor just before it clones the job's init. */
   readonly placeInto: readonly string[];
-  /** v2: a leaf outside the daemon's cgroup where supervisors live, so they outlive the daemon's unit. */
-  readonly supervisorCgroup?: string;
+  /** Where supervisors live once their job's init exists: outside the job's limits and the daemon's unit. */
+  readonly supervisorCgroups: readonly string[];
   /** Files read after the last process ended, keyed by a backend-private name. */
   readonly usageFiles: Readonly<Record<string, string>>;
   /** Directories removed when the job ends, deepest first. */

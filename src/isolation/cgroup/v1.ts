@@ -3,10 +3,12 @@
  * controller lives in its own hierarchy (some co-mounted, e.g. "cpu,cpuacct"),
  * so one job is one directory per distinct hierarchy:
  *
- *   <mount>/<parent>/<id>
+ *   <mount>/<parent>/<id>           the job
+ *   <mount>/<parent>/supervisors    supervisors, once their job's init exists
  *
- * There is no CLONE_INTO_CGROUP across hierarchies: the supervisor writes the
- * job's init into every `placeInto` directory before the job runs anything.
+ * There is no CLONE_INTO_CGROUP across hierarchies: the supervisor enters every
+ * `placeInto` directory itself, clones the job's init there (so it never runs
+ * outside them), then moves on to the supervisors group.
  */
 import { existsSync } from "node:fs";
 import type { Usage } from "../spec.js";
@@ -87,6 +89,7 @@ export class CgroupV1 implements CgroupBackend {
     return {
       version: "v1",
       placeInto: dirs,
+      supervisorCgroups: this.hierarchies.map((mount) => `${mount}/${this.parent}/supervisors`),
       usageFiles: {
         "cpuacct.usage": `${this.#dir("cpuacct", id)}/cpuacct.usage`,
         "memory.max_usage_in_bytes": `${this.#dir("memory", id)}/memory.max_usage_in_bytes`,
@@ -147,6 +150,8 @@ export class CgroupV1 implements CgroupBackend {
         }
       }
       writeCgroupFile(`${cpuset}/cgroup.clone_children`, "1");
+      // After the cpuset seed, so the supervisors group inherits CPUs and memory nodes.
+      for (const mount of this.hierarchies) ensureDir(`${mount}/${this.parent}/supervisors`);
     } catch (err) {
       throw new Error(`Cannot set up the joblet cgroups (${this.parent}) under ${this.hierarchies.join(", ")}: ${errnoOf(err) ?? String(err)}`);
     }

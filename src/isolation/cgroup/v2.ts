@@ -83,7 +83,7 @@ export class CgroupV2 implements CgroupBackend {
       version: "v2",
       bornInto: dir,
       placeInto: [],
-      supervisorCgroup: this.supervisorsDir,
+      supervisorCgroups: [this.supervisorsDir],
       usageFiles: {
         "cpu.stat": `${dir}/cpu.stat`,
         [memoryFile]: `${dir}/${memoryFile}`,
