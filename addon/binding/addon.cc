@@ -246,15 +246,16 @@ class ForkServer {
   pid_t pid_ = -1;
 };
 
-// spawnSupervisor(exe, spec: Buffer, title, netnsFd) -> {pid, pidfd, readyFd}
-// The spec is written into a pipe first (sized to hold it), so the supervisor
-// reads it to EOF with nothing to wait for. netnsFd (or -1) is handed to the
-// supervisor as its fd 5 and closed here.
+// spawnSupervisor(exe, title, netnsFd) -> {pid, pidfd, readyFd, specFd}
+// The supervisor starts at once and waits for its spec on the pipe whose write
+// end is returned: the caller writes the spec (and closes specFd) when the
+// job's cgroup exists, so creating it overlaps the supervisor's start. Closing
+// specFd without writing makes the supervisor give up. netnsFd (or -1) is
+// handed to the supervisor as its fd 5 and closed here.
 Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string exe = info[0].As<Napi::String>();
-  Napi::Buffer<char> spec = info[1].As<Napi::Buffer<char>>();
-  std::string title = info[2].As<Napi::String>();
+  std::string title = info[1].As<Napi::String>();
   // Ours to close on every path: the supervisor gets its own copies.
   struct OwnedFd {
     int fd = -1;
@@ -262,7 +263,7 @@ Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
       if (fd >= 0) close(fd);
     }
   } netns, spec_r, spec_w, ready_r, ready_w;
-  netns.fd = info[3].As<Napi::Number>().Int32Value();
+  netns.fd = info[2].As<Napi::Number>().Int32Value();
 
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the spec pipe", errno);
@@ -271,19 +272,6 @@ Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
   if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the supervisor's channel", errno);
   ready_r.fd = p[0];
   ready_w.fd = p[1];
-  if (spec.Length() > 65536 && fcntl(spec_w.fd, F_SETPIPE_SZ, (int)spec.Length()) < 0)
-    return ThrowErrno(env, "Job spec too large for a pipe", errno);
-  const char* data = spec.Data();
-  size_t left = spec.Length();
-  while (left > 0) {
-    ssize_t n = write(spec_w.fd, data, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ThrowErrno(env, "Cannot write the job spec", errno);
-    data += n;
-    left -= (size_t)n;
-  }
-  close(spec_w.fd);
-  spec_w.fd = -1;
 
   int fds[3] = {spec_r.fd, ready_w.fd, netns.fd};
   int pidfd = -1;
@@ -299,7 +287,9 @@ Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
   result.Set("pid", Napi::Number::New(env, pid));
   result.Set("pidfd", Napi::Number::New(env, pidfd));
   result.Set("readyFd", Napi::Number::New(env, ready_r.fd));
+  result.Set("specFd", Napi::Number::New(env, spec_w.fd));
   ready_r.fd = -1;
+  spec_w.fd = -1;
   return result;
 }
 

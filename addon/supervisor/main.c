@@ -171,6 +171,12 @@ int supervisor_main(void) {
   int len = snprintf(line, sizeof line, "ok %d %llu\n", (int)init_pid, init_start);
   tell_daemon(line, (size_t)len);
   write_run_state(init_pid, init_start);
+  /* Hold the job's mount namespace: when the init exits, unmounting the job's
+   * root (and the RCU grace period that takes) then happens here, after the
+   * daemon has heard the exit, instead of delaying the init's exit. */
+  char ns_path[64];
+  snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/mnt", (int)init_pid);
+  int job_mnt_ns = open(ns_path, O_RDONLY | O_CLOEXEC);
 
   fcntl(out.pipe_fd, F_SETFL, O_NONBLOCK);
   fcntl(errs.pipe_fd, F_SETFL, O_NONBLOCK);
@@ -217,6 +223,7 @@ int supervisor_main(void) {
   cgroup_remove_all(&spec);
   tell_daemon(record, n);
   close(READY_FD);
+  if (job_mnt_ns >= 0) close(job_mnt_ns);
   char path[4096];
   state_path(path, sizeof path, "exit.state");
   write_file_atomic(path, record, n);

@@ -5,12 +5,12 @@ import { packageRoot } from "../package-root.js";
 
 /** The typed face of addon/binding/addon.cc. */
 export interface NativeBinding {
+  /** The supervisor waits for its spec on specFd (write it, then close it). */
   spawnSupervisor(
     executable: string,
-    spec: Buffer,
     title: string,
     netnsFd: number,
-  ): { pid: number; pidfd: number; readyFd: number };
+  ): { pid: number; pidfd: number; readyFd: number; specFd: number };
   /** A fresh network namespace (lo up) made ahead of time, or -1 when none is ready. */
   takeNetns(): number;
   pidfdOpen(pid: number): number;

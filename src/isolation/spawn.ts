@@ -1,4 +1,4 @@
-import { closeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { detectCgroupBackend } from "./cgroup/detect.js";
 import { JobHandle } from "./job-handle.js";
@@ -27,17 +27,20 @@ function backendFor(options: SpawnOptions | undefined): CgroupBackend {
 export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<JobHandle> {
   const job = prepareJob(spec);
   const backend = backendFor(options);
-  const cgroup = backend.create(spec.id, job.limits);
-  let supervisor: { pid: number; pidfd: number; readyFd: number } | undefined;
+  const netnsFd = native.takeNetns();
+  // The supervisor is forked now and waits for its spec, which names the
+  // cgroup: creating the cgroup overlaps the supervisor's start.
+  const supervisor = native.spawnSupervisor(supervisorExecutable, `joblet-supervisor ${spec.id}`, netnsFd);
+  const channel = new SupervisorChannel(supervisor.readyFd);
+  let cgroup: JobCgroup | undefined;
   try {
-    const netnsFd = native.takeNetns();
-    supervisor = native.spawnSupervisor(
-      supervisorExecutable,
-      encodeSupervisorSpec(job, cgroup, netnsFd >= 0),
-      `joblet-supervisor ${spec.id}`,
-      netnsFd,
-    );
-    const channel = new SupervisorChannel(supervisor.readyFd);
+    try {
+      cgroup = backend.create(spec.id, job.limits);
+      writeSync(supervisor.specFd, encodeSupervisorSpec(job, cgroup, netnsFd >= 0));
+    } finally {
+      // EOF: the spec is complete or, when creating the cgroup failed, absent, and the supervisor gives up.
+      closeSync(supervisor.specFd);
+    }
     // Written while the supervisor sets the job up on the other CPU.
     writeJobRecord(spec.runDir, { spec, cgroup, supervisorPid: supervisor.pid });
     const ready = await channel.ready;
@@ -57,9 +60,11 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
       channel,
     });
   } catch (e) {
-    if (supervisor) await reapFailedSupervisor(supervisor.pidfd);
-    backend.killAll(cgroup);
-    backend.remove(cgroup);
+    await reapFailedSupervisor(supervisor.pidfd);
+    if (cgroup) {
+      backend.killAll(cgroup);
+      backend.remove(cgroup);
+    }
     throw e;
   }
 }
