@@ -119,21 +119,30 @@ class ForkServer {
     return *server;
   }
 
-  // Fork a supervisor with fds (spec, channel[, netns]). Returns its pid and
-  // a pidfd, or -1 with *error set.
-  pid_t Spawn(const std::string& exe, const std::string& title, const int* fds, int nfds, int* pidfd, std::string* error) {
+  // Ask for a supervisor with fds (spec, channel[, netns]); the reply is
+  // collected by Receive(), so the caller can work while the fork happens.
+  bool Send(const std::string& exe, const std::string& title, const int* fds, int nfds, std::string* error) {
     for (int attempt = 0; attempt < 2; attempt++) {
-      if (sock_ < 0 && !Start(exe, error)) return -1;
-      int err = 0;
-      pid_t pid = Request(title, fds, nfds, pidfd, &err);
-      if (pid > 0) return pid;
+      if (sock_ < 0 && !Start(exe, error)) return false;
+      int err = SendRequest(title, fds, nfds);
+      if (err == 0) return true;
       if (err != EPIPE && err != ECONNRESET && err != ENOTCONN) {
-        *error = std::string("the fork server could not fork a supervisor: ") + strerror(err);
-        return -1;
+        *error = std::string("Cannot reach the fork server: ") + strerror(err);
+        return false;
       }
       Stop();  // it died: start a new one and ask again, once
     }
     *error = "the fork server died twice in a row";
+    return false;
+  }
+
+  // The reply to the last Send(): the supervisor's pid and a pidfd, or -1.
+  pid_t Receive(int* pidfd, std::string* error) {
+    int err = 0;
+    pid_t pid = ReceiveReply(pidfd, &err);
+    if (pid > 0) return pid;
+    if (err == ECONNRESET) Stop();
+    *error = std::string("the fork server could not fork a supervisor: ") + strerror(err);
     return -1;
   }
 
@@ -189,7 +198,7 @@ class ForkServer {
     pid_ = -1;
   }
 
-  pid_t Request(const std::string& title, const int* fds, int nfds, int* pidfd, int* err) {
+  int SendRequest(const std::string& title, const int* fds, int nfds) {
     struct iovec iov = {const_cast<char*>(title.data()), title.size()};
     union {
       char buf[CMSG_SPACE(3 * sizeof(int))];
@@ -209,10 +218,11 @@ class ForkServer {
     ssize_t n;
     do n = sendmsg(sock_, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      *err = errno;
-      return -1;
-    }
+    return n < 0 ? errno : 0;
+  }
+
+  pid_t ReceiveReply(int* pidfd, int* err) {
+    ssize_t n;
     int32_t data[2] = {-1, 0};
     struct iovec riov = {data, sizeof data};
     union {
@@ -246,13 +256,14 @@ class ForkServer {
   pid_t pid_ = -1;
 };
 
-// spawnSupervisor(exe, title, netnsFd) -> {pid, pidfd, readyFd, specFd}
-// The supervisor starts at once and waits for its spec on the pipe whose write
-// end is returned: the caller writes the spec (and closes specFd) when the
-// job's cgroup exists, so creating it overlaps the supervisor's start. Closing
-// specFd without writing makes the supervisor give up. netnsFd (or -1) is
-// handed to the supervisor as its fd 5 and closed here.
-Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
+// requestSupervisor(exe, title, netnsFd) -> {readyFd, specFd}
+// Asks the fork server for a supervisor, which waits for its spec on the pipe
+// whose write end is returned: the caller creates the job's cgroup meanwhile,
+// writes the spec (naming it) and closes specFd; closing it without writing
+// makes the supervisor give up. Every request must be followed by
+// supervisorStarted(). netnsFd (or -1) becomes the supervisor's fd 5 and is
+// closed here.
+Napi::Value RequestSupervisor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string exe = info[0].As<Napi::String>();
   std::string title = info[1].As<Napi::String>();
@@ -274,22 +285,34 @@ Napi::Value SpawnSupervisor(const Napi::CallbackInfo& info) {
   ready_w.fd = p[1];
 
   int fds[3] = {spec_r.fd, ready_w.fd, netns.fd};
-  int pidfd = -1;
   std::string error;
-  pid_t pid = ForkServer::Get().Spawn(exe, title, fds, netns.fd >= 0 ? 3 : 2, &pidfd, &error);
-  if (pid < 0) {
+  if (!ForkServer::Get().Send(exe, title, fds, netns.fd >= 0 ? 3 : 2, &error)) {
     Napi::Error::New(env, "Cannot start a supervisor: " + error).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   // Only our side reads, without blocking the event loop.
   fcntl(ready_r.fd, F_SETFL, fcntl(ready_r.fd, F_GETFL) | O_NONBLOCK);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("pid", Napi::Number::New(env, pid));
-  result.Set("pidfd", Napi::Number::New(env, pidfd));
   result.Set("readyFd", Napi::Number::New(env, ready_r.fd));
   result.Set("specFd", Napi::Number::New(env, spec_w.fd));
   ready_r.fd = -1;
   spec_w.fd = -1;
+  return result;
+}
+
+// supervisorStarted() -> {pid, pidfd} of the supervisor last requested.
+Napi::Value SupervisorStarted(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd = -1;
+  std::string error;
+  pid_t pid = ForkServer::Get().Receive(&pidfd, &error);
+  if (pid < 0) {
+    Napi::Error::New(env, "Cannot start a supervisor: " + error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("pidfd", Napi::Number::New(env, pidfd));
   return result;
 }
 
@@ -382,7 +405,8 @@ class ReadableWatch : public Napi::ObjectWrap<ReadableWatch> {
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("spawnSupervisor", Napi::Function::New(env, SpawnSupervisor));
+  exports.Set("requestSupervisor", Napi::Function::New(env, RequestSupervisor));
+  exports.Set("supervisorStarted", Napi::Function::New(env, SupervisorStarted));
   exports.Set("takeNetns", Napi::Function::New(env, TakeNetns));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));

@@ -5,12 +5,13 @@ import { packageRoot } from "../package-root.js";
 
 /** The typed face of addon/binding/addon.cc. */
 export interface NativeBinding {
-  /** The supervisor waits for its spec on specFd (write it, then close it). */
-  spawnSupervisor(
-    executable: string,
-    title: string,
-    netnsFd: number,
-  ): { pid: number; pidfd: number; readyFd: number; specFd: number };
+  /**
+   * Ask the fork server for a supervisor; it waits for its spec on specFd
+   * (write it, then close it). Always follow with supervisorStarted().
+   */
+  requestSupervisor(executable: string, title: string, netnsFd: number): { readyFd: number; specFd: number };
+  /** The supervisor last requested: its pid and a pidfd. */
+  supervisorStarted(): { pid: number; pidfd: number };
   /** A fresh network namespace (lo up) made ahead of time, or -1 when none is ready. */
   takeNetns(): number;
   pidfdOpen(pid: number): number;

@@ -30,16 +30,18 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
   const netnsFd = native.takeNetns();
   // The supervisor is forked now and waits for its spec, which names the
   // cgroup: creating the cgroup overlaps the supervisor's start.
-  const supervisor = native.spawnSupervisor(supervisorExecutable, `joblet-supervisor ${spec.id}`, netnsFd);
-  const channel = new SupervisorChannel(supervisor.readyFd);
+  const { readyFd, specFd } = native.requestSupervisor(supervisorExecutable, `joblet-supervisor ${spec.id}`, netnsFd);
+  const channel = new SupervisorChannel(readyFd);
   let cgroup: JobCgroup | undefined;
+  let supervisor: { pid: number; pidfd: number } | undefined;
   try {
     try {
       cgroup = backend.create(spec.id, job.limits);
-      writeSync(supervisor.specFd, encodeSupervisorSpec(job, cgroup, netnsFd >= 0));
+      writeSync(specFd, encodeSupervisorSpec(job, cgroup, netnsFd >= 0));
     } finally {
       // EOF: the spec is complete or, when creating the cgroup failed, absent, and the supervisor gives up.
-      closeSync(supervisor.specFd);
+      closeSync(specFd);
+      supervisor = native.supervisorStarted();
     }
     // Written while the supervisor sets the job up on the other CPU.
     writeJobRecord(spec.runDir, { spec, cgroup, supervisorPid: supervisor.pid });
@@ -60,7 +62,7 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
       channel,
     });
   } catch (e) {
-    await reapFailedSupervisor(supervisor.pidfd);
+    if (supervisor) await reapFailedSupervisor(supervisor.pidfd);
     if (cgroup) {
       backend.killAll(cgroup);
       backend.remove(cgroup);
