@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -121,9 +122,10 @@ class ForkServer {
 
   // Ask for a supervisor with fds (spec, channel[, netns]); the reply is
   // collected by Receive(), so the caller can work while the fork happens.
-  bool Send(const std::string& exe, const std::string& title, const int* fds, int nfds, std::string* error) {
+  bool Send(const std::string& exe, const std::vector<std::string>& cgroups, const std::string& title, const int* fds,
+            int nfds, std::string* error) {
     for (int attempt = 0; attempt < 2; attempt++) {
-      if (sock_ < 0 && !Start(exe, error)) return false;
+      if (sock_ < 0 && !Start(exe, cgroups, error)) return false;
       int err = SendRequest(title, fds, nfds);
       if (err == 0) return true;
       if (err != EPIPE && err != ECONNRESET && err != ENOTCONN) {
@@ -132,7 +134,8 @@ class ForkServer {
       }
       Stop();  // it died: start a new one and ask again, once
     }
-    *error = "the fork server died twice in a row";
+    *error = "the fork server died twice in a row (last exit status " + std::to_string(last_status_) +
+             "; 2 means it could not enter its cgroups)";
     return false;
   }
 
@@ -147,7 +150,7 @@ class ForkServer {
   }
 
  private:
-  bool Start(const std::string& exe, std::string* error) {
+  bool Start(const std::string& exe, const std::vector<std::string>& cgroups, std::string* error) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
       *error = std::string("Cannot create the fork server's socket: ") + strerror(errno);
@@ -169,12 +172,15 @@ class ForkServer {
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    // The last argument is room for each supervisor's title ("joblet-supervisor ID").
+    // The cgroups to live in, then room for each supervisor's title ("joblet-supervisor ID").
     std::string room(96, ' ');
-    char* argv[] = {const_cast<char*>("joblet-supervisor"), const_cast<char*>("--fork-server"), room.data(), nullptr};
+    std::vector<char*> argv = {const_cast<char*>("joblet-supervisor"), const_cast<char*>("--fork-server")};
+    for (const std::string& dir : cgroups) argv.push_back(const_cast<char*>(dir.c_str()));
+    argv.push_back(room.data());
+    argv.push_back(nullptr);
     char* envp[] = {nullptr};
     pid_t pid;
-    int rc = posix_spawn(&pid, exe.c_str(), &actions, &attr, argv, envp);
+    int rc = posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     close(sv[1]);
@@ -193,7 +199,9 @@ class ForkServer {
     sock_ = -1;
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);  // our own child: reap it by its pid
+      int status = 0;
+      waitpid(pid_, &status, 0);  // our own child: reap it by its pid
+      last_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     pid_ = -1;
   }
@@ -254,9 +262,10 @@ class ForkServer {
 
   int sock_ = -1;
   pid_t pid_ = -1;
+  int last_status_ = 0;
 };
 
-// requestSupervisor(exe, title, netnsFd) -> {readyFd, specFd}
+// requestSupervisor(exe, supervisorCgroups, title, netnsFd) -> {readyFd, specFd}
 // Asks the fork server for a supervisor, which waits for its spec on the pipe
 // whose write end is returned: the caller creates the job's cgroup meanwhile,
 // writes the spec (naming it) and closes specFd; closing it without writing
@@ -266,7 +275,10 @@ class ForkServer {
 Napi::Value RequestSupervisor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string exe = info[0].As<Napi::String>();
-  std::string title = info[1].As<Napi::String>();
+  Napi::Array dirs = info[1].As<Napi::Array>();
+  std::vector<std::string> cgroups;
+  for (uint32_t i = 0; i < dirs.Length(); i++) cgroups.push_back(dirs.Get(i).As<Napi::String>());
+  std::string title = info[2].As<Napi::String>();
   // Ours to close on every path: the supervisor gets its own copies.
   struct OwnedFd {
     int fd = -1;
@@ -274,7 +286,7 @@ Napi::Value RequestSupervisor(const Napi::CallbackInfo& info) {
       if (fd >= 0) close(fd);
     }
   } netns, spec_r, spec_w, ready_r, ready_w;
-  netns.fd = info[2].As<Napi::Number>().Int32Value();
+  netns.fd = info[3].As<Napi::Number>().Int32Value();
 
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, "Cannot create the spec pipe", errno);
@@ -286,7 +298,7 @@ Napi::Value RequestSupervisor(const Napi::CallbackInfo& info) {
 
   int fds[3] = {spec_r.fd, ready_w.fd, netns.fd};
   std::string error;
-  if (!ForkServer::Get().Send(exe, title, fds, netns.fd >= 0 ? 3 : 2, &error)) {
+  if (!ForkServer::Get().Send(exe, cgroups, title, fds, netns.fd >= 0 ? 3 : 2, &error)) {
     Napi::Error::New(env, "Cannot start a supervisor: " + error).ThrowAsJavaScriptException();
     return env.Undefined();
   }

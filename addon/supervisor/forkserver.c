@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cgroups.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -19,6 +20,11 @@
  * supervisor for each job the daemon asks for. A fork of this small process
  * costs a fraction of starting the program afresh (exec, static libc start-up,
  * page faults), and the daemon's thread never blocks in posix_spawn.
+ *
+ * Usage: joblet-supervisor --fork-server [CGROUP_DIR ...] TITLE_ROOM
+ * It first moves into the CGROUP_DIRs (where supervisors live, outside the
+ * daemon's own group), so every supervisor is born there. TITLE_ROOM is a
+ * blank argument that only reserves room for supervisors' titles.
  *
  * Request (SOCK_SEQPACKET on fd 3): the supervisor's title as data, and as
  * SCM_RIGHTS the spec pipe, the channel to the daemon and, optionally, a fresh
@@ -93,6 +99,11 @@ static void reply(pid_t pid, int pidfd, int err) {
 }
 
 int fork_server_main(int argc, char **argv) {
+  char err[256];
+  if (argc < 3 || cgroup_enter((const char *const *)argv + 2, argc - 3, err, sizeof err) < 0) {
+    /* The daemon sees us gone and reports our exit status. */
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   signal(SIGINT, SIG_IGN);

@@ -45,7 +45,7 @@ static void tell_daemon(const char *text, size_t len) { write_all(READY_FD, text
 static void __attribute__((noreturn)) fail_start(const char *message) {
   char record[512], path[4096], line[400], ignored[256];
   /* v1: we may be standing in the job's cgroups; step out before removing them. */
-  cgroup_enter(spec.supervisor_cgroups, spec.n_supervisor_cgroups, ignored, sizeof ignored);
+  cgroup_enter(spec.cgroup_leave, spec.n_cgroup_leave, ignored, sizeof ignored);
   cgroup_remove_all(&spec);
   int n = snprintf(record, sizeof record, "error=%s\nfinished_at_ms=%llu\n", message, (unsigned long long)now_ms());
   state_path(path, sizeof path, "exit.state");
@@ -145,9 +145,8 @@ int supervisor_main(void) {
   close(out_pipe[1]);
   close(err_pipe[1]);
 
-  /* Out of the job's limits and of the daemon's cgroup (stopping the daemon's
-   * unit must leave jobs alone), while the init assembles the job's root. */
-  if (cgroup_enter(spec.supervisor_cgroups, spec.n_supervisor_cgroups, err, sizeof err) < 0) abort_start(init_pid, err);
+  /* v1: back out of the job's limits, while the init assembles the job's root. */
+  if (cgroup_enter(spec.cgroup_leave, spec.n_cgroup_leave, err, sizeof err) < 0) abort_start(init_pid, err);
   struct log_stream out, errs;
   if (log_open(&out, "stdout", spec.log_stdout, out_pipe[0], spec.log_max) < 0 ||
       log_open(&errs, "stderr", spec.log_stderr, err_pipe[0], spec.log_max) < 0) {

@@ -99,9 +99,9 @@ int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen) {
     else if (!strcmp(key, "cgroup.place")) {
       if (spec->n_cgroup_place >= 16) return fail(err, errlen, "too many cgroup hierarchies (%s)", value);
       spec->cgroup_place[spec->n_cgroup_place++] = value;
-    } else if (!strcmp(key, "cgroup.supervisor")) {
-      if (spec->n_supervisor_cgroups >= 16) return fail(err, errlen, "too many cgroup hierarchies (%s)", value);
-      spec->supervisor_cgroups[spec->n_supervisor_cgroups++] = value;
+    } else if (!strcmp(key, "cgroup.leave")) {
+      if (spec->n_cgroup_leave >= 16) return fail(err, errlen, "too many cgroup hierarchies (%s)", value);
+      spec->cgroup_leave[spec->n_cgroup_leave++] = value;
     }
     else if (!strcmp(key, "cgroup.remove")) {
       if (spec->n_cgroup_remove >= 16) return fail(err, errlen, "too many cgroup directories (%s)", value);

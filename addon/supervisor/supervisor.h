@@ -44,8 +44,8 @@ struct job_spec {
   const char *cgroup_born_into;     /* v2: CLONE_INTO_CGROUP target */
   const char *cgroup_place[16];     /* v1: dirs the supervisor enters so the init is born in them */
   int n_cgroup_place;
-  const char *supervisor_cgroups[16]; /* where the supervisor goes once the init exists */
-  int n_supervisor_cgroups;
+  const char *cgroup_leave[16];     /* v1: where the supervisor goes back once the init exists */
+  int n_cgroup_leave;
   struct usage_file usage[32];
   int n_usage;
   const char *cgroup_remove[16];

@@ -9,7 +9,13 @@ export interface NativeBinding {
    * Ask the fork server for a supervisor; it waits for its spec on specFd
    * (write it, then close it). Always follow with supervisorStarted().
    */
-  requestSupervisor(executable: string, title: string, netnsFd: number): { readyFd: number; specFd: number };
+  /** supervisorCgroups: where the fork server (and so every supervisor) lives; used when it starts. */
+  requestSupervisor(
+    executable: string,
+    supervisorCgroups: readonly string[],
+    title: string,
+    netnsFd: number,
+  ): { readyFd: number; specFd: number };
   /** The supervisor last requested: its pid and a pidfd. */
   supervisorStarted(): { pid: number; pidfd: number };
   /** A fresh network namespace (lo up) made ahead of time, or -1 when none is ready. */

@@ -30,7 +30,12 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
   const netnsFd = native.takeNetns();
   // The supervisor is forked now and waits for its spec, which names the
   // cgroup: creating the cgroup overlaps the supervisor's start.
-  const { readyFd, specFd } = native.requestSupervisor(supervisorExecutable, `joblet-supervisor ${spec.id}`, netnsFd);
+  const { readyFd, specFd } = native.requestSupervisor(
+    supervisorExecutable,
+    backend.supervisorCgroups(),
+    `joblet-supervisor ${spec.id}`,
+    netnsFd,
+  );
   const channel = new SupervisorChannel(readyFd);
   let cgroup: JobCgroup | undefined;
   let supervisor: { pid: number; pidfd: number } | undefined;

@@ -28,7 +28,7 @@ export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup, netnsI
   }
   if (cgroup.bornInto) put("cgroup.born", cgroup.bornInto);
   for (const dir of cgroup.placeInto) put("cgroup.place", dir);
-  for (const dir of cgroup.supervisorCgroups) put("cgroup.supervisor", dir);
+  for (const dir of cgroup.leaveTo) put("cgroup.leave", dir);
   for (const [name, path] of Object.entries(cgroup.usageFiles)) put("usage", name, path);
   for (const dir of cgroup.removeDirs) put("cgroup.remove", dir);
   put("log.stdout", spec.logs.stdout);

@@ -186,7 +186,8 @@ describe.skipIf(!isRoot)("cgroup backend on this host", () => {
       expect(cg.placeInto).toEqual([]);
       expect(cg.removeDirs).toEqual([dir]);
       const v2 = backend as CgroupV2;
-      expect(cg.supervisorCgroups).toEqual([v2.supervisorsDir]);
+      expect(cg.leaveTo).toEqual([]);
+      expect(backend.supervisorCgroups()).toEqual([v2.supervisorsDir]);
       expect(existsSync(v2.supervisorsDir)).toBe(true);
       expect(read(join(dir, "cpu.max"))).toBe("50000 100000");
       expect(read(join(dir, "memory.max"))).toBe(String(64 * MiB));
@@ -199,8 +200,9 @@ describe.skipIf(!isRoot)("cgroup backend on this host", () => {
       const v1 = backend as CgroupV1;
       const dirOf = (controller: keyof CgroupV1["mounts"]) => cg.placeInto.find((d) => d.startsWith(`${v1.mounts[controller]}/`))!;
       expect(cg.bornInto).toBeUndefined();
-      expect(cg.supervisorCgroups).toEqual(v1.hierarchies.map((mount) => join(mount, parentName, "supervisors")));
-      for (const dir of cg.supervisorCgroups) expect(existsSync(dir), dir).toBe(true);
+      expect(cg.leaveTo).toEqual(cg.placeInto.map((dir) => join(dir, "..", "supervisors")));
+      expect(backend.supervisorCgroups()).toEqual(v1.hierarchies.map((mount) => join(mount, parentName, "supervisors")));
+      for (const dir of backend.supervisorCgroups()) expect(existsSync(dir), dir).toBe(true);
       expect(cg.placeInto).toEqual(cg.removeDirs);
       expect(cg.placeInto.length).toBe(v1.hierarchies.length);
       expect(read(join(dirOf("cpu"), "cpu.cfs_period_us"))).toBe("100000");

@@ -108,6 +108,36 @@ describe(`cgroup limits (${detectCgroupBackend().version})`, () => {
     expect(exit.usage.memoryPeakBytes).toBeGreaterThanOrEqual(20 * 1024 * 1024);
   });
 
+  it("runs the job inside its cgroup and its supervisor outside, in joblet/supervisors", async () => {
+    const spec = lab.spec({ argv: ["/bin/sleep", "30"], limits: { memoryBytes: 64 << 20 } });
+    const handle = await spawnJob(spec);
+    try {
+      const groups = (pid: number) =>
+        Object.fromEntries(
+          readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").map((line) => {
+            const [, controllers, path] = line.split(":");
+            return [controllers || "unified", path];
+          }),
+        );
+      const job = groups(handle.pid);
+      const supervisor = groups(handle.supervisorPid);
+      if (detectCgroupBackend().version === "v2") {
+        expect(job.unified).toBe(`/joblet/jobs/${spec.id}`);
+        expect(supervisor.unified).toBe("/joblet/supervisors");
+      } else {
+        for (const controller of ["memory", "pids", "blkio", "cpuacct"]) {
+          expect(job[controller], controller).toBe(`/joblet/${spec.id}`);
+          expect(supervisor[controller], controller).toBe("/joblet/supervisors");
+        }
+        // No cpu or cpuset limit: the job needs no group there and stays beside its supervisor.
+        expect(job.cpu).toBe("/joblet/supervisors");
+        expect(job.cpuset).toBe("/joblet/supervisors");
+      }
+    } finally {
+      await handle.stop(100);
+    }
+  });
+
   it("removes the job's cgroups when the job ends", async () => {
     const { spec } = await lab.run({ argv: ["/bin/true"], limits: { cpu: 0.5, memoryBytes: 64 << 20, pids: 16 } });
     expect(jobletCgroupDirs().filter((d) => d.includes(spec.id))).toEqual([]);

@@ -5,17 +5,17 @@ import type { Limits, Usage } from "../spec.js";
  * backend made it. The supervisor is plain C and knows no cgroup version: it
  * is told which directory the job's init is born into (v2, CLONE_INTO_CGROUP),
  * or which directories to enter itself so that the init it clones is born in
- * them (v1); where to go once the init exists; which files to snapshot for
+ * them and where to go back to afterwards (v1); which files to snapshot for
  * usage; and which directories to remove when the job ends.
  */
 export interface JobCgroup {
   readonly version: "v1" | "v2";
   /** v2: the job's cgroup directory, used with CLONE_INTO_CGROUP. */
   readonly bornInto?: string;
-  /** v1: one directory per hierarchy, entered by the supervisor just before it clones the job's init. */
+  /** v1: one directory per hierarchy the job needs, entered by the supervisor just before it clones the job's init. */
   readonly placeInto: readonly string[];
-  /** Where supervisors live once their job's init exists: outside the job's limits and the daemon's unit. */
-  readonly supervisorCgroups: readonly string[];
+  /** v1: the supervisors group of each of those hierarchies, where the supervisor goes back once the init exists. */
+  readonly leaveTo: readonly string[];
   /** Files read after the last process ended, keyed by a backend-private name. */
   readonly usageFiles: Readonly<Record<string, string>>;
   /** Directories removed when the job ends, deepest first. */
@@ -30,6 +30,12 @@ export interface CgroupBackend {
    * `ioDevices` are "MAJ:MIN" of whole block devices to throttle.
    */
   create(id: string, limits: ResolvedLimits): JobCgroup;
+  /**
+   * Where supervisors live, set up on first use: a group outside the daemon's
+   * own (stopping the daemon's unit must leave jobs alone) and outside any
+   * job's limits. The fork server moves there once; supervisors are born there.
+   */
+  supervisorCgroups(): readonly string[];
   /** SIGKILL every process in the job's cgroup. */
   killAll(cg: JobCgroup): void;
   /** Remove the job's cgroup directories (after its processes are gone). Idempotent. */

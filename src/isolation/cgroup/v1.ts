@@ -63,7 +63,7 @@ export class CgroupV1 implements CgroupBackend {
     if (limits.cpuset !== undefined) checkCpusetWithin(limits.cpuset, parent);
     const dirs: string[] = [];
     try {
-      for (const mount of this.hierarchies) {
+      for (const mount of this.#hierarchiesFor(limits)) {
         const dir = `${mount}/${this.parent}/${id}`;
         let created: boolean;
         try {
@@ -89,7 +89,7 @@ export class CgroupV1 implements CgroupBackend {
     return {
       version: "v1",
       placeInto: dirs,
-      supervisorCgroups: this.hierarchies.map((mount) => `${mount}/${this.parent}/supervisors`),
+      leaveTo: dirs.map((dir) => `${dir.slice(0, dir.lastIndexOf("/"))}/supervisors`),
       usageFiles: {
         "cpuacct.usage": `${this.#dir("cpuacct", id)}/cpuacct.usage`,
         "memory.max_usage_in_bytes": `${this.#dir("memory", id)}/memory.max_usage_in_bytes`,
@@ -98,6 +98,11 @@ export class CgroupV1 implements CgroupBackend {
       },
       removeDirs: dirs,
     };
+  }
+
+  supervisorCgroups(): readonly string[] {
+    this.#setUp();
+    return this.hierarchies.map((mount) => `${mount}/${this.parent}/supervisors`);
   }
 
   killAll(cg: JobCgroup): void {
@@ -129,6 +134,21 @@ export class CgroupV1 implements CgroupBackend {
       },
       oomKilled: keyedValue(snapshot["memory.oom_control"], "oom_kill") > 0,
     };
+  }
+
+  /**
+   * The hierarchies a job needs: usage always comes from cpuacct, memory and
+   * blkio, and pids carries the default limit; cpu and cpuset only when the
+   * job is limited there (a job placed in neither stays in its supervisor's
+   * group, which has every CPU and no quota). Each one skipped saves a mkdir,
+   * a migration and an rmdir per job.
+   */
+  #hierarchiesFor(limits: ResolvedLimits): string[] {
+    const controllers: V1Controller[] = ["cpuacct", "memory", "blkio", "pids"];
+    if (limits.cpu !== undefined) controllers.push("cpu");
+    if (limits.cpuset !== undefined) controllers.push("cpuset");
+    const wanted = new Set(controllers.map((c) => this.mounts[c]));
+    return this.hierarchies.filter((mount) => wanted.has(mount));
   }
 
   #dir(controller: V1Controller, id: string): string {

@@ -83,7 +83,7 @@ export class CgroupV2 implements CgroupBackend {
       version: "v2",
       bornInto: dir,
       placeInto: [],
-      supervisorCgroups: [this.supervisorsDir],
+      leaveTo: [],
       usageFiles: {
         "cpu.stat": `${dir}/cpu.stat`,
         [memoryFile]: `${dir}/${memoryFile}`,
@@ -92,6 +92,11 @@ export class CgroupV2 implements CgroupBackend {
       },
       removeDirs: [dir],
     };
+  }
+
+  supervisorCgroups(): readonly string[] {
+    this.#setUp();
+    return [this.supervisorsDir];
   }
 
   killAll(cg: JobCgroup): void {
