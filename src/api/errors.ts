@@ -108,9 +108,10 @@ function quoteAll(values: readonly unknown[]): string {
 
 /** The reason part of one issue's sentence. */
 function reasonFor(issue: z.core.$ZodIssue, value: unknown): string {
+  // A missing field fails a type or union check; saying "is required" is clearer.
+  if (value === undefined && (issue.code === "invalid_type" || issue.code === "invalid_union")) return "is required";
   switch (issue.code) {
     case "invalid_type":
-      if (value === undefined) return "is required";
       return EXPECTED[issue.expected] ?? `must be ${issue.expected}`;
     case "invalid_value": {
       if (issue.values.length === 1) return `must be ${quoteAll(issue.values)}`;

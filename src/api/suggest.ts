@@ -26,8 +26,8 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The closest candidate within two edits, or undefined. Case is ignored
- * ("WorkingDir"), and a word must keep more letters than it changes so that
- * "id" does not suggest "ip".
+ * ("WorkingDir"), and at most half of a word may change, so that "id" does
+ * not suggest "ip".
  */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -35,7 +35,7 @@ export function closest(word: string, candidates: readonly string[]): string | u
   for (const candidate of candidates) {
     if (candidate === word) continue;
     const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (distance <= 2 && distance < Math.min(word.length, candidate.length) && distance < bestDistance) {
+    if (distance <= 2 && distance * 2 < word.length && distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
