@@ -2,6 +2,7 @@ import { open, readdir, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { type FieldPath, type FieldPosition, findJsonField, findYamlField, parseFieldPath } from "./field-position.js";
+import { jsonErrorPosition } from "./json-error.js";
 import { isIgnoredName, isJsonFileName, isManifestFileName } from "./manifest-files.js";
 import { splitYamlDocuments } from "./yaml-split.js";
 
@@ -213,7 +214,7 @@ function parseJson(file: string, text: string): ManifestFile {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    const { line, column } = jsonErrorPosition(text, (e as Error).message);
+    const { line, column } = jsonErrorPosition(text);
     return fileError(file, sentence((e as Error).message), line, column);
   }
   const start = firstNonSpace(text);
@@ -256,22 +257,6 @@ function tooLarge(value: unknown): boolean {
     else if (typeof v === "object" && v !== null) for (const x of Object.values(v)) stack.push(x);
   }
   return false;
-}
-
-/** JSON.parse reports an offset ("at position 12") on most errors; js-yaml gives line and column on the rest. */
-function jsonErrorPosition(text: string, message: string): { line: number; column: number } {
-  const match = /position (\d+)/.exec(message);
-  if (match) {
-    const pos = Math.min(Number(match[1]), text.length);
-    const lineStart = text.lastIndexOf("\n", pos - 1) + 1;
-    return { line: 1 + countNewlines(text, pos), column: pos - lineStart + 1 };
-  }
-  try {
-    yaml.load(text, { schema: yaml.CORE_SCHEMA, json: true });
-  } catch (e) {
-    if (e instanceof yaml.YAMLException && e.mark) return { line: e.mark.line + 1, column: e.mark.column + 1 };
-  }
-  return { line: 1, column: 1 };
 }
 
 function firstNonSpace(text: string): number {
