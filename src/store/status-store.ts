@@ -54,7 +54,7 @@ export class FileStatusStore implements StatusStore {
     return removed;
   }
 
-  read(kind: string, name: string): Promise<StoredStatus | undefined> {
+  async read(kind: string, name: string): Promise<StoredStatus | undefined> {
     const path = statusFile(this.layout, kind, name);
     return this.serialize(kind, name, async () => {
       let text: string;
@@ -71,7 +71,7 @@ export class FileStatusStore implements StatusStore {
     });
   }
 
-  write(kind: string, name: string, status: StoredStatus): Promise<boolean> {
+  async write(kind: string, name: string, status: StoredStatus): Promise<boolean> {
     const path = statusFile(this.layout, kind, name);
     const text = `${JSON.stringify(status, null, 2)}\n`;
     return this.serialize(kind, name, async () => {
@@ -93,7 +93,7 @@ export class FileStatusStore implements StatusStore {
     });
   }
 
-  remove(kind: string, name: string): Promise<boolean> {
+  async remove(kind: string, name: string): Promise<boolean> {
     const path = statusFile(this.layout, kind, name);
     return this.serialize(kind, name, async () => {
       this.known.delete(key(kind, name));
