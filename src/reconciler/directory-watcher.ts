@@ -124,7 +124,7 @@ export function watchDirectory(
     fsw.on("raw", (_event, evPath, details) => {
       const watched = resolve((details as { watchedPath?: string }).watchedPath ?? "");
       const path = knownDirs.has(watched) && evPath ? join(watched, evPath) : watched;
-      if (path === root || knownDirs.has(path)) touched(undefined);
+      if (path === root || (knownDirs.has(path) && path.startsWith(root + sep))) touched(undefined);
       else if (wanted(path)) touched(path);
     });
 

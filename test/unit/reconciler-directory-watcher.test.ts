@@ -195,17 +195,24 @@ describe("watchDirectory with an Informer", () => {
     expect(source.hints).toEqual([{ path: join(root, "job.json") }]);
   });
 
-  it("follows files in subdirectories", async () => {
+  it("follows files in subdirectories, new subtrees and removed ones", async () => {
     mkdirSync(join(root, "jobs"));
     const { informer, changes } = await startInformer(root);
     await writeFile(join(root, "jobs", "a.yaml"), "a");
     await until(() => informer.get(join("jobs", "a.yaml")) === "a", "the nested file");
     await rm(join(root, "jobs", "a.yaml"));
     await until(() => informer.get(join("jobs", "a.yaml")) === undefined, "the deletion");
+    mkdirSync(join(root, "more", "deep"), { recursive: true });
+    await writeFile(join(root, "more", "deep", "b.yaml"), "b");
+    await until(() => informer.get(join("more", "deep", "b.yaml")) === "b", "a file in a new subtree");
+    rmSync(join(root, "more"), { recursive: true });
+    await until(() => informer.keys().length === 0, "the removed subtree");
     await sleep(QUIET_MS);
     expect(changes).toEqual([
       ["add", join("jobs", "a.yaml"), "a"],
       ["delete", join("jobs", "a.yaml")],
+      ["add", join("more", "deep", "b.yaml"), "b"],
+      ["delete", join("more", "deep", "b.yaml")],
     ]);
   });
 
