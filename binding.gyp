@@ -20,7 +20,8 @@
         "addon/supervisor/privileges.c",
         "addon/supervisor/logs.c",
         "addon/supervisor/cgroups.c",
-        "addon/supervisor/util.c"
+        "addon/supervisor/util.c",
+        "addon/supervisor/seed.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "ldflags": ["-static"]

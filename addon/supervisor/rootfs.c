@@ -224,6 +224,11 @@ int rootfs_enter(const struct job_spec *spec, char *err, size_t errlen) {
     if (r < 0) return r;
   }
   int r;
+  if (spec->work_seed) {
+    char work[4096];
+    if (join(work, sizeof work, root, "/work") < 0) return ERR("work path: %s", strerror(errno));
+    if ((r = seed_work(spec->work_seed, work, spec->uid, spec->gid, err, errlen)) < 0) return r;
+  }
   if ((r = mount_proc(root, err, errlen)) < 0 || (r = mount_dev(root, spec, err, errlen)) < 0 ||
       (r = mount_sys(root, err, errlen)) < 0)
     return r;

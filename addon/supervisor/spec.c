@@ -113,6 +113,7 @@ int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen) {
     else if (!strcmp(key, "log.stderr")) spec->log_stderr = value;
     else if (!strcmp(key, "log.max")) spec->log_max = strtoull(value, NULL, 10);
     else if (!strcmp(key, "state")) spec->state_dir = value;
+    else if (!strcmp(key, "seed")) spec->work_seed = value;
     else if (!strcmp(key, "netns")) spec->netns_inherited = !strcmp(value, "inherited");
     else return fail(err, errlen, "unknown job spec key '%s'", key);
   }

@@ -54,6 +54,7 @@ struct job_spec {
   const char *log_stderr;
   uint64_t log_max;
   const char *state_dir;
+  const char *work_seed;            /* host dir copied into /work before the job starts, or NULL */
   int netns_inherited;              /* the daemon passed a fresh network namespace on fd 5 */
   int netns_fd;                     /* that fd, or -1: clone a new one */
 };
@@ -70,6 +71,9 @@ int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen);
 /* rootfs.c: in the job's fresh mount namespace, assemble the root and pivot into it.
  * On failure returns -errno with a description of the step in err. */
 int rootfs_enter(const struct job_spec *spec, char *err, size_t errlen);
+
+/* seed.c: copy the tree at seed into work (a dir of the job's root), owned by uid/gid. */
+int seed_work(const char *seed, const char *work, uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /* jobinit.c: the body of the job's PID 1; never returns. */
 struct init_fds { int status_w; int out_w; int err_w; };

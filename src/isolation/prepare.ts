@@ -114,6 +114,10 @@ function planMounts(spec: JobSpec, uid: number, fail: (reason: string) => never)
   };
   const taken = (target: string) => ops.some((op) => posix.normalize(op.target) === target);
   if (!taken("/tmp")) ops.push({ kind: "tmpfs", target: "/tmp", sizeBytes: size("tmpSizeBytes", plan.tmpSizeBytes, DEFAULT_TMP_SIZE_BYTES), mode: 0o1777, ownedByJob: false });
+  if (plan.workSeed !== undefined) {
+    if (!posix.isAbsolute(plan.workSeed) || !existsSync(plan.workSeed)) fail(`work seed '${plan.workSeed}' is not an existing absolute path`);
+    if (taken("/work")) fail("a work seed needs the /work tmpfs, but /work is a bind");
+  }
   if (!taken("/work")) ops.push({ kind: "tmpfs", target: "/work", sizeBytes: size("workSizeBytes", plan.workSizeBytes, DEFAULT_WORK_SIZE_BYTES), mode: 0o755, ownedByJob: true });
   for (const t of plan.tmpfs ?? []) ops.push({ kind: "tmpfs", target: t.target, sizeBytes: size(`tmpfs ${t.target} size`, t.sizeBytes, 0), mode: 0o755, ownedByJob: true });
   for (const link of plan.symlinks ?? []) ops.push({ kind: "symlink", target: link.path, linkTo: link.target });

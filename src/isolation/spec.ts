@@ -30,6 +30,8 @@ export interface RootfsPlan {
   tmpSizeBytes?: number;
   /** tmpfs at /work, owned by the job's user. Default 256 MiB. */
   workSizeBytes?: number;
+  /** A host directory whose contents are copied into /work before the job starts (a Job's files). */
+  workSeed?: string;
   /** Extra sized tmpfs mounts (memory volumes). */
   tmpfs?: TmpfsMount[];
   /**

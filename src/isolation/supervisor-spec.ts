@@ -19,6 +19,7 @@ export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup, netnsI
   for (const arg of spec.argv) put("arg", arg);
   for (const [key, value] of Object.entries(spec.env)) put("env", `${key}=${value}`);
   put("root", spec.runDir);
+  if (spec.rootfs.workSeed) put("seed", spec.rootfs.workSeed);
   for (const op of job.mounts) {
     if (op.kind === "tmpfs") put("mount", "tmpfs", "", op.target, op.sizeBytes, op.mode.toString(8), op.ownedByJob ? 1 : 0);
     else if (op.kind === "symlink") put("mount", "symlink", op.linkTo, op.target, 0, 0, 0);

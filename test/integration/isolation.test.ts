@@ -1,6 +1,7 @@
 // What a job sees from inside: every point of the isolation contract, checked
 // in a real job (real namespaces, root, privileges, seccomp filter).
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { constants } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobLab } from "../helpers/jobs.js";
@@ -58,6 +59,21 @@ describe("a job with no network", () => {
     const { stdout, exit } = await lab.run({ argv: sh("echo a > /tmp/a && echo b > /work/b && pwd && stat -c '%u %a' /work /tmp") });
     expect(exit.exitCode).toBe(0);
     expect(stdout.trim().split("\n")).toEqual(["/work", "65534 755", "0 1777"]);
+  });
+
+  it("finds its staged files in /work, owned by its user", async () => {
+    const seed = join(lab.base, "seed");
+    mkdirSync(join(seed, "data"), { recursive: true });
+    writeFileSync(join(seed, "run.sh"), "echo from run.sh\n", { mode: 0o755 });
+    writeFileSync(join(seed, "data", "input.txt"), "42\n");
+    symlinkSync("data/input.txt", join(seed, "link"));
+    const base = lab.spec({ argv: ["x"] });
+    const { stdout, exit } = await lab.run({
+      rootfs: { ...base.rootfs, workSeed: seed },
+      argv: sh("./run.sh; cat link; stat -c '%n %u %a' run.sh data data/input.txt; echo more > data/new && echo writable"),
+    });
+    expect(exit.exitCode).toBe(0);
+    expect(stdout.trim().split("\n")).toEqual(["from run.sh", "42", "run.sh 65534 755", "data 65534 755", "data/input.txt 65534 644", "writable"]);
   });
 
   it("sizes /tmp and /work as the plan says", async () => {
