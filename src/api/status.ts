@@ -47,6 +47,10 @@ export interface JobStatus {
   /** The manifest file the spec came from, relative to the manifests dir. */
   source?: { file: string };
   network?: { name: string; ip?: string };
+  /** An OnFailure retry waits until then (RFC 3339): the delay grows with each attempt. */
+  nextAttemptAt?: string;
+  /** ttlSecondsAfterFinished passed: the run's logs and work data were removed. */
+  expired?: boolean;
 }
 
 export interface StoredObject<Spec = unknown, Status = unknown> {

@@ -38,6 +38,10 @@ export interface CgroupBackend {
   supervisorCgroups(): readonly string[];
   /** SIGKILL every process in the job's cgroup. */
   killAll(cg: JobCgroup): void;
+  /** Ids of every job cgroup under the joblet parent group, for the orphan sweep. */
+  listJobs(): string[];
+  /** SIGKILL what runs in a job cgroup nobody owns, and remove it. */
+  removeOrphan(id: string): void;
   /** Remove the job's cgroup directories (after its processes are gone). Idempotent. */
   remove(cg: JobCgroup): void;
   /** Turn the raw usage snapshot (file name -> contents) into numbers. */

@@ -10,7 +10,7 @@
  * `placeInto` directory itself, clones the job's init there (so it never runs
  * outside them), then moves on to the supervisors group.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import type { Usage } from "../spec.js";
 import type { CgroupBackend, JobCgroup, ResolvedLimits } from "./backend.js";
 import {
@@ -114,6 +114,24 @@ export class CgroupV1 implements CgroupBackend {
 
   remove(cg: JobCgroup): void {
     for (const dir of cg.removeDirs) removeCgroupDir(dir);
+  }
+
+  listJobs(): string[] {
+    this.#setUp();
+    const ids = new Set<string>();
+    for (const mount of this.hierarchies) {
+      for (const e of readdirSync(`${mount}/${this.parent}`, { withFileTypes: true })) {
+        if (e.isDirectory() && e.name !== "supervisors") ids.add(e.name);
+      }
+    }
+    return [...ids];
+  }
+
+  removeOrphan(id: string): void {
+    checkJobId(id);
+    const dirs = this.hierarchies.map((mount) => `${mount}/${this.parent}/${id}`).filter((dir) => existsSync(dir));
+    for (const dir of dirs) killProcsOf(dir);
+    for (const dir of dirs) removeCgroupDir(dir);
   }
 
   parseUsage(snapshot: Readonly<Record<string, string>>): { usage: Usage; oomKilled: boolean } {

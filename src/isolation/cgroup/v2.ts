@@ -9,7 +9,7 @@
  * Supervisors and jobs are siblings because v2 forbids processes in a group
  * that hands controllers to children ("no internal processes").
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import type { Usage } from "../spec.js";
 import type { CgroupBackend, JobCgroup, ResolvedLimits } from "./backend.js";
 import {
@@ -115,6 +115,18 @@ export class CgroupV2 implements CgroupBackend {
 
   remove(cg: JobCgroup): void {
     for (const dir of cg.removeDirs) removeCgroupDir(dir);
+  }
+
+  listJobs(): string[] {
+    this.#setUp();
+    return readdirSync(this.jobsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  }
+
+  removeOrphan(id: string): void {
+    checkJobId(id);
+    const dir = `${this.jobsDir}/${id}`;
+    killProcsOf(dir);
+    removeCgroupDir(dir);
   }
 
   parseUsage(snapshot: Readonly<Record<string, string>>): { usage: Usage; oomKilled: boolean } {

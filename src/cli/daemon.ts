@@ -1,0 +1,37 @@
+import { Command } from "commander";
+import { startDaemon } from "../daemon/daemon.js";
+
+/** `joblet daemon`: watch the manifests dir and run its Jobs until SIGTERM or SIGINT. */
+export function daemonCommand(): Command {
+  return new Command("daemon")
+    .description("Watch the manifests directory and reconcile the machine to it")
+    .option("--state-dir <dir>", "state directory (default /var/lib/joblet, or JOBLET_STATE_DIR)")
+    .option("--manifests <dir>", "manifests directory to watch, e.g. a git checkout (default STATE_DIR/manifests)")
+    .option("--workers <n>", "reconciles at once", (v) => positive("--workers", v), 4)
+    .option("--grace-period <ms>", "SIGTERM to SIGKILL when a run is stopped, in ms", (v) => positive("--grace-period", v))
+    .option("--backoff-base <ms>", "first retry delay of an OnFailure Job, in ms (doubles per retry)", (v) => positive("--backoff-base", v))
+    .addHelpText("after", "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n")
+    .action(async (opts: { stateDir?: string; manifests?: string; workers: number; gracePeriod?: number; backoffBase?: number }) => {
+      const daemon = await startDaemon({
+        ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+        ...(opts.manifests ? { manifestsDir: opts.manifests } : {}),
+        workers: opts.workers,
+        ...(opts.gracePeriod !== undefined ? { gracePeriodMs: opts.gracePeriod } : {}),
+        ...(opts.backoffBase !== undefined ? { backoffBaseMs: opts.backoffBase } : {}),
+      });
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        process.once("SIGTERM", done);
+        process.once("SIGINT", done);
+      });
+      await daemon.stop();
+      // The addon's helpers (fork server socket, namespace pool) would keep the loop alive.
+      process.exit(0);
+    });
+}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} '${value}' is not a positive whole number`);
+  return n;
+}

@@ -1,0 +1,160 @@
+import { closeSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { pino, type Logger } from "pino";
+import { JobController, jobKey } from "../controllers/job/controller.js";
+import { engineId } from "../controllers/job/launch.js";
+import { detectCgroupBackend } from "../isolation/index.js";
+import { EventLog, Informer, runController, WorkQueue } from "../reconciler/index.js";
+import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
+import { ManifestDirectorySource } from "./manifest-source.js";
+
+export interface DaemonOptions {
+  stateDir?: string;
+  manifestsDir?: string;
+  /** Reconciles at once (default 4). */
+  workers?: number;
+  gracePeriodMs?: number;
+  backoffBaseMs?: number;
+  /** Full re-list of the manifests dir (default 30 s): repairs missed events and drift. */
+  resyncMs?: number;
+  logger?: Logger;
+}
+
+export interface RunningDaemon {
+  layout: StateLayout;
+  /** Stop watching and reconciling. Running jobs keep running: their supervisors own them. */
+  stop(): Promise<void>;
+}
+
+/** Daemon logs: pino JSON, readable when a person watches a terminal. */
+export async function daemonLogger(): Promise<Logger> {
+  if (!process.stderr.isTTY) return pino({ base: { pid: process.pid } }, process.stderr);
+  const { default: pretty } = await import("pino-pretty");
+  return pino({ base: undefined }, pretty({ destination: 2, colorize: true, ignore: "pid,hostname" }));
+}
+
+export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon> {
+  const layout = resolveLayout({
+    ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+    ...(o.manifestsDir !== undefined ? { manifestsDir: o.manifestsDir } : {}),
+  });
+  await ensureLayout(layout);
+  const releaseLock = lockStateDir(layout);
+  const logger = o.logger ?? (await daemonLogger());
+  try {
+    const statuses = new FileStatusStore(layout);
+    const source = new ManifestDirectorySource(layout.manifestsDir);
+    const informer = new Informer(source, {
+      resyncIntervalMs: o.resyncMs ?? 30_000,
+      onError: (err) => logger.error({ err }, "cannot read the manifests directory"),
+    });
+    const queue = new WorkQueue<string>();
+    const events = new EventLog();
+    const controller = new JobController({
+      layout,
+      statuses,
+      desired: informer,
+      queue,
+      events,
+      logger,
+      ...(o.gracePeriodMs !== undefined ? { gracePeriodMs: o.gracePeriodMs } : {}),
+      ...(o.backoffBaseMs !== undefined ? { backoffBaseMs: o.backoffBaseMs } : {}),
+    });
+
+    await controller.adopt();
+    sweepOrphans(layout, controller.activeRuns(), new Set(await statuses.list("Job")), logger);
+
+    informer.onChange((key) => {
+      if (key.startsWith("Job/")) queue.add(key);
+    });
+    await informer.start();
+    // Jobs whose manifests went away while no daemon ran are stopped and cleaned up too.
+    for (const name of await statuses.list("Job")) queue.add(jobKey(name));
+    if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
+
+    const running = runController({
+      name: "job",
+      queue,
+      workers: o.workers ?? 4,
+      reconcile: (key) => controller.reconcile(key),
+      logger,
+    });
+    logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
+    return {
+      layout,
+      async stop() {
+        await informer.stop();
+        await running.stop();
+        releaseLock();
+        logger.info("joblet daemon stopped; running jobs carry on under their supervisors");
+      },
+    };
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+}
+
+/**
+ * One daemon per state dir: two would both start every Job. The lock is a pid
+ * file created exclusively; one left by a daemon that died is taken over.
+ */
+function lockStateDir(layout: StateLayout): () => void {
+  const path = join(layout.runDir, "daemon.pid");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const holder = Number(readFileSync(path, "utf8").trim());
+      if (holder && holder !== process.pid && isAlive(holder)) {
+        throw new Error(`Cannot start the daemon: another joblet daemon (pid ${holder}) uses ${layout.stateDir}`);
+      }
+      unlinkSync(path);
+    }
+  }
+  throw new Error(`Cannot start the daemon: cannot take the lock ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After a restart: job cgroups and run directories that no Job owns any
+ * more (a daemon killed mid-start, a manifest deleted while no daemon ran)
+ * are ended and removed. Runs being watched, and Jobs with a status, keep theirs.
+ */
+function sweepOrphans(layout: StateLayout, active: ReadonlyMap<string, string>, known: ReadonlySet<string>, logger: Logger): void {
+  const backend = detectCgroupBackend();
+  const keep = new Set([...active].map(([name, run]) => engineId(name, run)));
+  for (const id of backend.listJobs()) {
+    if (keep.has(id)) continue;
+    try {
+      backend.removeOrphan(id);
+      logger.warn({ cgroup: id }, "removed an orphaned job cgroup");
+    } catch (err) {
+      logger.error({ cgroup: id, err }, "cannot remove an orphaned job cgroup");
+    }
+  }
+  const runsRoot = join(layout.runDir, "jobs");
+  let names: string[] = [];
+  try {
+    names = readdirSync(runsRoot);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (known.has(name)) continue;
+    rmSync(jobRunsDir(layout, name), { recursive: true, force: true });
+    logger.warn({ key: jobKey(name) }, "removed the run records of a Job that no longer exists");
+  }
+}
