@@ -1,0 +1,90 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { pino } from "pino";
+import type { JobStatus, StoredObject } from "../../src/api/index.js";
+import { startDaemon, type DaemonOptions, type RunningDaemon } from "../../src/daemon/daemon.js";
+
+export type JobObject = StoredObject<Record<string, unknown>, JobStatus>;
+
+/** A temporary state dir and a real daemon over it, for end-to-end tests. */
+export class DaemonLab {
+  readonly stateDir = mkdtempSync(join(tmpdir(), "joblet-e2e-"));
+  readonly manifests: string;
+  private daemon?: RunningDaemon;
+
+  constructor(manifests?: string) {
+    this.manifests = manifests ?? join(this.stateDir, "manifests");
+    mkdirSync(this.manifests, { recursive: true });
+  }
+
+  async start(options: Partial<DaemonOptions> = {}): Promise<void> {
+    this.daemon = await startDaemon({
+      stateDir: this.stateDir,
+      manifestsDir: this.manifests,
+      gracePeriodMs: 500,
+      backoffBaseMs: 50,
+      logger: pino({ level: process.env.JOBLET_TEST_LOG ?? "silent" }),
+      ...options,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.daemon?.stop();
+    this.daemon = undefined;
+  }
+
+  /** Write a manifest file the way a script would: temp file, then rename. */
+  write(file: string, text: string): void {
+    const path = join(this.manifests, file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+  }
+
+  remove(file: string): void {
+    rmSync(join(this.manifests, file), { force: true });
+  }
+
+  status(name: string): JobObject | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.stateDir, "status/jobs", `${name}.json`), "utf8")) as JobObject;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Poll the stored status until `done` holds; fails with the last status seen. */
+  async waitFor(name: string, done: (o: JobObject) => boolean, timeoutMs = 20_000): Promise<JobObject> {
+    const end = Date.now() + timeoutMs;
+    let last: JobObject | undefined;
+    while (Date.now() < end) {
+      last = this.status(name);
+      if (last && done(last)) return last;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`Job '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
+  }
+
+  runs(name: string): string[] {
+    try {
+      return readdirSync(join(this.stateDir, "logs/jobs", name)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  log(name: string, run: string, stream: "stdout" | "stderr" = "stdout"): string {
+    return readFileSync(join(this.stateDir, "logs/jobs", name, run, `${stream}.log`), "utf8");
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** A Job manifest. */
+export function job(name: string, spec: string): string {
+  return `apiVersion: joblet/v1\nkind: Job\nmetadata:\n  name: ${name}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
+}
