@@ -2,15 +2,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { packageRoot } from "../package-root.js";
+import { clientVerbs } from "./verbs.js";
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string };
 
 /** The `joblet` command. Verbs register here, one file each under src/cli/. */
 export function buildProgram(): Command {
-  return new Command("joblet")
+  const program = new Command("joblet")
     .description("Run Linux jobs in micro-containers, driven by YAML manifests")
     .version(pkg.version, "-v, --version")
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // `joblet run -- ls -la`: options after the command belong to the command.
+    .enablePositionalOptions();
+  for (const verb of clientVerbs()) program.addCommand(verb);
+  return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,7 +23,9 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    return 1;
+    // Verbs have written their message already and carry their exit code (diff: 1 = differs).
+    const { message, exitCode } = e as Error & { exitCode?: unknown };
+    if (message !== "") process.stderr.write(`${message}\n`);
+    return typeof exitCode === "number" && exitCode !== 0 ? exitCode : 1;
   }
 }

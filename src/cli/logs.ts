@@ -1,0 +1,68 @@
+import type { Command } from "commander";
+import { type CliIo, CliError, processIo, runVerb } from "./io.js";
+import { named } from "./kinds.js";
+import { getObject } from "./objects.js";
+import { layoutFrom, type StateOptions, verb } from "./options.js";
+import { copyRunLogs, isFinished, type LogTargets, pollJob, runEnded } from "./run-logs.js";
+
+interface LogsOptions extends StateOptions {
+  follow?: boolean;
+  tail?: string;
+  stream: string;
+}
+
+const STREAMS = ["stdout", "stderr", "all"];
+
+const EXAMPLE = `joblet logs hello
+joblet logs hello -f --tail 20
+joblet logs hello --stream stderr`;
+
+/**
+ * `joblet logs`: the output of a Job's current (or last) run. The job's stderr goes to
+ * stderr and its stdout to stdout, so `joblet logs x > out.txt` keeps them apart as the
+ * job wrote them.
+ */
+export function logsCommand(io: CliIo = processIo()): Command {
+  return verb(io, "logs", "Print the output of a Job's current or last run", EXAMPLE)
+    .argument("<name>", "the Job's name (job/NAME also works)")
+    .option("-f, --follow", "keep printing output until the run ends")
+    .option("--tail <lines>", "only the last N lines of each stream")
+    .option("--stream <stream>", "stdout, stderr or all", "all")
+    .action((nameArg: string, options: LogsOptions) => runVerb(io, () => logs(nameArg, options, io)));
+}
+
+function parseTail(value: string | undefined): number | undefined {
+  if (value === undefined || value === "-1") return undefined;
+  if (!/^\d+$/.test(value)) throw new CliError(`--tail '${value}' is not a number of lines`);
+  return Number(value);
+}
+
+async function logs(nameArg: string, options: LogsOptions, io: CliIo): Promise<number> {
+  const name = nameArg.replace(/^jobs?\//i, "");
+  if (!STREAMS.includes(options.stream)) throw new CliError(`--stream '${options.stream}' is not one of ${STREAMS.join(", ")}`);
+  const tail = parseTail(options.tail);
+  const layout = layoutFrom(options, io);
+  const shown = await getObject(layout, "Job", name);
+  if (shown === undefined) throw new CliError(`${named("Job", name)} not found`);
+  let run = shown.object.status.run as string | undefined;
+  if (run === undefined) {
+    if (!options.follow) throw new CliError(`${named("Job", name)} has not started a run yet (phase ${String(shown.object.status.phase)}); use -f to wait for it`);
+    // Following a job that was just applied: wait for its first run.
+    const started = await pollJob(layout, name, io, (o) => o === undefined || typeof o.status.run === "string");
+    if (started === undefined) return io.signal?.aborted ? 0 : fail(name);
+    run = started.status.run as string;
+  }
+  const targets: LogTargets = {
+    stdout: options.stream === "stderr" ? undefined : io.out,
+    stderr: options.stream === "stdout" ? undefined : options.stream === "stderr" ? io.out : io.err,
+  };
+  const current = await getObject(layout, "Job", name);
+  const finished = current === undefined || current.object.status.run !== run || isFinished(current.object.status);
+  const ended = options.follow && !finished ? runEnded(layout, name, run, io) : undefined;
+  await copyRunLogs(layout, name, run, targets, { tail, ended, signal: io.signal, pollMs: io.pollMs });
+  return 0;
+}
+
+function fail(name: string): never {
+  throw new CliError(`${named("Job", name)} was deleted before it started a run`);
+}

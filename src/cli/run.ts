@@ -1,0 +1,111 @@
+import { constants } from "node:os";
+import type { Command } from "commander";
+import { generation, parseManifest } from "../api/index.js";
+import type { StateLayout } from "../store/index.js";
+import { plan, write } from "./desired.js";
+import { type CliIo, CliError, processIo, runVerb } from "./io.js";
+import { named, ref } from "./kinds.js";
+import { condition } from "./objects.js";
+import { collect, layoutFrom, type StateOptions, verb } from "./options.js";
+import { randomName, type RunFlags, runManifest, runUploads } from "./run-flags.js";
+import { copyRunLogs, isFinished, pollJob, runEnded, type Stored } from "./run-logs.js";
+
+interface RunOptions extends StateOptions, RunFlags {
+  wait?: boolean;
+}
+
+const EXAMPLE = `joblet run --wait -- echo hello
+joblet run --name train --max-cpu 150 --max-memory 512 --cpu-cores 0-1 --upload train.py --wait -- python3 train.py
+joblet run --schedule 30min --max-runtime 600 -- sh -c 'backup.sh'`;
+
+/** `joblet run`: a Job from flags, applied like a manifest; --wait makes it behave like running the command. */
+export function runCommand(io: CliIo = processIo()): Command {
+  return verb(io, "run", "Create a Job from a command line (the original Joblet's flags) and optionally wait for it", EXAMPLE)
+    .argument("<command...>", "the command and its arguments (put them after --)")
+    .option("--name <name>", "the Job's name (default: run-<6 random letters and digits>)")
+    .option("--runtime <name>", "runtime to run in, NAME or NAME@VERSION")
+    .option("--max-cpu <percent>", "CPU limit in percent of one core (150 = 1.5 cores)")
+    .option("--max-memory <MiB>", "memory limit in MiB")
+    .option("--max-iobps <bytes>", "IO bandwidth limit in bytes per second")
+    .option("--cpu-cores <list>", "CPUs to pin to: 0-3 or 1,3")
+    .option("--upload <file>", "copy a file or directory into /work (repeatable)", collect)
+    .option("--upload-dir <dir>", "copy a directory's contents into /work")
+    .option("--volume <name>", "mount a Volume at /volumes/NAME (repeatable)", collect)
+    .option("--network <name>", "none, bridge, isolated, or a Network's name")
+    .option("--env <NAME=VALUE>", "environment variable (repeatable)", collect)
+    .option("--schedule <when>", "run later: 30min, 2h, an RFC 3339 time, or a cron expression")
+    .option("--max-runtime <seconds>", "stop the run after this many seconds (reason DeadlineExceeded)")
+    .option("--wait", "stream the job's output and exit with its exit code")
+    .passThroughOptions()
+    .action((argv: string[], options: RunOptions) => runVerb(io, () => run(argv, options, io)));
+}
+
+async function run(argv: string[], options: RunOptions, io: CliIo): Promise<number> {
+  const layout = layoutFrom(options, io);
+  const name = options.name ?? randomName();
+  const uploads = await runUploads(options, io.cwd);
+  const manifest = runManifest(name, argv, options, uploads, io.now());
+  const parsed = parseManifest(manifest);
+  if (!parsed.ok) throw new CliError(`Cannot run ${named("Job", name)}: ${parsed.errors.map((e) => e.message.replace(/^Job '[^']*': /, "")).join("; ")}`);
+  const planned = await plan(layout, { kind: "Job", name, manifest, uploads }, `Cannot run ${named("Job", name)}`);
+  io.out.write(`${ref("Job", name)} ${await write(layout, planned)}\n`);
+  if (!options.wait) return 0;
+  return follow(layout, name, generation(planned.manifest.spec), io);
+}
+
+/** Streams each run of the Job until it finishes, then turns its status into an exit code. */
+async function follow(layout: StateLayout, name: string, gen: string, io: CliIo): Promise<number> {
+  const ours = (o: Stored): boolean => o.status.observedGeneration === undefined || o.status.observedGeneration === gen;
+  let last: string | undefined;
+  for (;;) {
+    const object = await pollJob(layout, name, io, (o) => o === undefined || blocked(o) !== undefined || (ours(o) && ((typeof o.status.run === "string" && o.status.run !== last) || isFinished(o.status))));
+    if (object === undefined) {
+      if (io.signal?.aborted) return 130;
+      throw new CliError(`${named("Job", name)} was deleted while waiting for it`);
+    }
+    const problem = blocked(object);
+    if (problem !== undefined) throw new CliError(`${named("Job", name)} cannot run: ${problem}`);
+    const run = object.status.run;
+    if (typeof run === "string" && run !== last) {
+      last = run;
+      const ended = runEnded(layout, name, run, io);
+      await copyRunLogs(layout, name, run, { stdout: io.out, stderr: io.err }, { ended, signal: io.signal, pollMs: io.pollMs });
+      const after = await ended;
+      if (after === undefined) {
+        if (io.signal?.aborted) return 130;
+        throw new CliError(`${named("Job", name)} was deleted while it ran`);
+      }
+      if (isFinished(after.status) && after.status.run === run) return exitCode(after, io);
+      continue; // a retry started a new run: stream that one too
+    }
+    if (isFinished(object.status)) return exitCode(object, io);
+  }
+}
+
+/** A Ready=False condition: the manifest conflicts or is invalid, so no run will come. */
+function blocked(object: Stored): string | undefined {
+  const ready = condition(object, "Ready");
+  if (ready?.status !== "False") return undefined;
+  return ready.message || ready.reason || "Ready is False";
+}
+
+/** The job's exit code; 128 + the signal's number when a signal ended it, as shells report it. */
+export function exitCodeOf(status: Record<string, unknown>): number {
+  if (status.phase === "Succeeded") return typeof status.exitCode === "number" ? status.exitCode : 0;
+  if (typeof status.signal === "string") {
+    const number = (constants.signals as Record<string, number | undefined>)[status.signal];
+    if (number !== undefined) return 128 + number;
+  }
+  if (typeof status.signal === "number") return 128 + status.signal;
+  if (typeof status.exitCode === "number" && status.exitCode !== 0) return status.exitCode;
+  return 1;
+}
+
+function exitCode(object: Stored, io: CliIo): number {
+  const s = object.status;
+  if (s.phase === "Failed") {
+    const why = [s.reason, s.message].filter((x) => typeof x === "string" && x !== "").join(": ");
+    io.err.write(`${ref("Job", object.metadata.name)} failed${why === "" ? "" : ` (${why})`}\n`);
+  }
+  return exitCodeOf(s);
+}
