@@ -188,7 +188,3 @@ export function fromSource(appliedFrom: string | undefined, source: string): boo
   return appliedFrom === source || appliedFrom.startsWith(source.endsWith(sep) ? source : `${source}${sep}`);
 }
 
-/** Describes an object for messages: "job 'hello'" plus where it is. */
-export function where(kind: string, name: string, file: string, line: number): string {
-  return `${file}:${line}: ${named(kind, name)}`;
-}

@@ -41,7 +41,8 @@ async function diff(options: DiffOptions, io: CliIo): Promise<number> {
   for (const p of planned) {
     if (p.outcome === "unchanged") continue;
     differs = true;
-    const live = relative(io.cwd, store.path(p.kind, p.name)) || store.path(p.kind, p.name);
+    const path = store.path(p.kind, p.name);
+    const live = relative(io.cwd, path).startsWith("..") ? path : relative(io.cwd, path);
     io.out.write(unifiedDiff(p.current ?? "", p.text, p.current === undefined ? "/dev/null" : `${live} (applied)`, `${live} (after apply)`));
   }
   return differs ? 1 : 0;
