@@ -16,7 +16,6 @@ import { dirname, join, resolve, sep } from "node:path";
 import { KINDS, type Kind, type Manifest, parseManifest } from "../api/index.js";
 import { DesiredStore, isInside, isManifestError, readManifestFile, toYaml, type StateLayout } from "../store/index.js";
 import { CliError } from "./io.js";
-import { named } from "./kinds.js";
 
 export const APPLIED_FROM = "joblet/applied-from";
 export const PRUNE = "joblet/prune";
