@@ -17,11 +17,15 @@ export interface DaemonOptions {
   backoffBaseMs?: number;
   /** Full re-list of the manifests dir (default 30 s): repairs missed events and drift. */
   resyncMs?: number;
+  /** A removed manifest stops its Job after this long (default 1 s). */
+  removalGraceMs?: number;
   logger?: Logger;
 }
 
 export interface RunningDaemon {
   layout: StateLayout;
+  /** Keys queued or being reconciled: 0 once the daemon has caught up with the manifests. */
+  pending(): number;
   /** Stop watching and reconciling. Running jobs keep running: their supervisors own them. */
   stop(): Promise<void>;
 }
@@ -45,6 +49,8 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     const statuses = new FileStatusStore(layout);
     const source = new ManifestDirectorySource(layout.manifestsDir);
     const informer = new Informer(source, {
+      // The watcher already waits for writes to settle.
+      debounceMs: 1,
       resyncIntervalMs: o.resyncMs ?? 30_000,
       onError: (err) => logger.error({ err }, "cannot read the manifests directory"),
     });
@@ -59,6 +65,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       logger,
       ...(o.gracePeriodMs !== undefined ? { gracePeriodMs: o.gracePeriodMs } : {}),
       ...(o.backoffBaseMs !== undefined ? { backoffBaseMs: o.backoffBaseMs } : {}),
+      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
 
     await controller.adopt();
@@ -72,16 +79,25 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     for (const name of await statuses.list("Job")) queue.add(jobKey(name));
     if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
 
+    let inFlight = 0;
     const running = runController({
       name: "job",
       queue,
       workers: o.workers ?? 4,
-      reconcile: (key) => controller.reconcile(key),
+      reconcile: async (key) => {
+        inFlight++;
+        try {
+          return await controller.reconcile(key);
+        } finally {
+          inFlight--;
+        }
+      },
       logger,
     });
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
     return {
       layout,
+      pending: () => queue.len() + inFlight,
       async stop() {
         await informer.stop();
         await running.stop();

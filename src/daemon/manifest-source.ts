@@ -7,6 +7,7 @@ import {
   describeManifestError,
   fieldLine,
   isManifestError,
+  isManifestPath,
   listManifestFiles,
   readManifestFile,
   type ManifestDocument,
@@ -37,9 +38,13 @@ export interface ManifestEntry {
 }
 
 interface FileState {
+  /** Relative to the manifests dir. */
+  file: string;
   /** What identifies this version of the file on disk: re-parse only when it changes. */
   stamp: string;
-  result: ManifestFile;
+  /** The file's objects, validated once per version; or why the file cannot be read. */
+  entries: ManifestEntry[];
+  error?: string;
 }
 
 /**
@@ -48,50 +53,94 @@ interface FileState {
  * re-list of 10,000 manifests costs 10,000 stats.
  */
 export class ManifestDirectorySource implements ObjectSource<ManifestEntry> {
+  /** By absolute path. */
   private readonly files = new Map<string, FileState>();
   private readonly lastGood = new Map<string, ManifestEntry>();
   /** Problems that concern no object (a file with no kind/name to attach them to), for the daemon's log. */
   orphanProblems: string[] = [];
+  /** Directories that could not be walked, from the last full walk. */
+  private walkProblems: string[] = [];
 
-  constructor(private readonly dir: string) {}
+  /**
+   * settleMs: quiet time after the last file event before re-listing. Short,
+   * so a written manifest runs within milliseconds; a file caught half-written
+   * keeps its objects' last good spec, and a file that is briefly empty does
+   * not remove them (the controller waits before acting on a disappearance).
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly settleMs = 2,
+  ) {}
 
   watch(onChange: (hint?: WatchHint) => void): Closer {
-    return watchDirectory(this.dir, onChange);
+    return watchDirectory(this.dir, onChange, { settleMs: this.settleMs });
   }
 
-  async list(): Promise<Map<string, ManifestEntry>> {
-    const { files, errors } = await listManifestFiles(this.dir);
-    const orphanProblems = errors.map(describeManifestError);
-    const seen = new Set<string>();
+  /**
+   * Every object by kind/name. With `changed` (paths the watcher saw), only
+   * those files are read again; without it the whole directory is walked.
+   * Each file is parsed and validated once per version on disk.
+   */
+  async list(changed?: ReadonlySet<string>): Promise<Map<string, ManifestEntry>> {
+    if (changed === undefined || this.files.size === 0) {
+      const { files, errors } = await listManifestFiles(this.dir);
+      this.walkProblems = errors.map(describeManifestError);
+      const present = new Set(files);
+      for (const path of this.files.keys()) if (!present.has(path)) this.files.delete(path);
+      await inBatches(files, (path) => this.refresh(path));
+    } else {
+      for (const path of changed) if (isManifestPath(relative(this.dir, path))) await this.refresh(path);
+    }
+    return this.merge();
+  }
+
+  /** Re-read one file if it changed on disk; forget it if it is gone. */
+  private async refresh(path: string): Promise<void> {
+    let stamp: string;
+    try {
+      const st = await stat(path, { bigint: true });
+      if (!st.isFile()) throw new Error("not a file");
+      stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      this.files.delete(path);
+      return;
+    }
+    if (this.files.get(path)?.stamp === stamp) return;
+    const result = await readManifestFile(path);
+    const file = relative(this.dir, path);
+    if (isManifestError(result)) {
+      this.files.set(path, { file, stamp, entries: [], error: describeManifestError({ ...result, file }) });
+      return;
+    }
+    const problems: string[] = [];
+    const entries = result.documents.map((d) => this.entryOf(d, file, problems)).filter((e): e is ManifestEntry => e !== undefined);
+    this.files.set(path, { file, stamp, entries, ...(problems.length ? { error: problems.join("; ") } : {}) });
+  }
+
+  /** One entry per kind/name from the files' entries: last good specs, problems and conflicts. */
+  private merge(): Map<string, ManifestEntry> {
     const claims = new Map<string, ManifestEntry[]>();
     const claim = (entry: ManifestEntry) => {
       const key = `${entry.kind}/${entry.name}`;
       claims.set(key, [...(claims.get(key) ?? []), entry]);
     };
-    for (const path of files) {
-      seen.add(path);
-      const result = await this.read(path);
-      const file = relative(this.dir, path);
-      if (isManifestError(result)) {
-        // The file does not parse: every object it held keeps its last good spec, with the error.
-        const message = describeManifestError({ ...result, file });
-        for (const entry of this.lastGood.values()) {
-          if (entry.file === file) claim({ ...entry, problem: { reason: "InvalidManifest", message } });
-        }
-        continue;
-      }
-      for (const document of result.documents) {
-        const entry = this.entryOf(document, file, orphanProblems);
-        if (entry) claim(entry);
+    const orphanProblems = [...this.walkProblems];
+    for (const state of this.files.values()) {
+      for (const entry of state.entries) claim(entry);
+      if (state.error && state.entries.length === 0) {
+        // A file that does not parse: every object it held keeps its last good spec, with the error.
+        const held = [...this.lastGood.values()].filter((e) => e.file === state.file);
+        for (const entry of held) claim({ ...entry, problem: { reason: "InvalidManifest", message: state.error } });
+        if (held.length === 0) orphanProblems.push(state.error);
+      } else if (state.error) {
+        orphanProblems.push(state.error);
       }
     }
-    for (const path of this.files.keys()) if (!seen.has(path)) this.files.delete(path);
-
     const entries = new Map<string, ManifestEntry>();
     for (const [key, found] of claims) {
       const previous = this.lastGood.get(key);
       if (found.length > 1) {
-        const where = found.map((e) => e.file).sort().join(", ");
+        const where = [...new Set(found.map((e) => e.file))].sort().join(", ");
         const [kind, name] = key.split("/");
         entries.set(key, {
           ...(previous ?? { kind: kind!, name: name!, file: found[0]!.file }),
@@ -110,21 +159,6 @@ export class ManifestDirectorySource implements ObjectSource<ManifestEntry> {
     for (const key of this.lastGood.keys()) if (!entries.has(key)) this.lastGood.delete(key);
     this.orphanProblems = orphanProblems;
     return entries;
-  }
-
-  private async read(path: string): Promise<ManifestFile> {
-    let stamp: string;
-    try {
-      const st = await stat(path, { bigint: true });
-      stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch {
-      stamp = "missing";
-    }
-    const cached = this.files.get(path);
-    if (cached && cached.stamp === stamp) return cached.result;
-    const result = await readManifestFile(path);
-    this.files.set(path, { stamp, result });
-    return result;
   }
 
   private entryOf(document: ManifestDocument, file: string, orphanProblems: string[]): ManifestEntry | undefined {
@@ -149,4 +183,13 @@ export class ManifestDirectorySource implements ObjectSource<ManifestEntry> {
     orphanProblems.push(details);
     return undefined;
   }
+}
+
+/** Run `work` over `items`, 64 at a time: file reads overlap without opening thousands of files at once. */
+export async function inBatches<T>(items: readonly T[], work: (item: T) => Promise<void>, width = 64): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
 }

@@ -2,7 +2,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { JobManifestWithDefaults, JobStatus, StoredObject } from "../../api/index.js";
-import type { ManifestEntry } from "../../daemon/manifest-source.js";
+import { inBatches, type ManifestEntry } from "../../daemon/manifest-source.js";
 import { attachJob, InvalidJobSpecError, spawnJob, type JobExit, type JobHandle } from "../../isolation/index.js";
 import { removeCondition, setCondition, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
@@ -22,6 +22,12 @@ export interface JobControllerOptions {
   gracePeriodMs?: number;
   /** First retry delay of an OnFailure Job, doubled per retry up to 6 minutes (Kubernetes: 10 s). */
   backoffBaseMs?: number;
+  /**
+   * How long a Job's manifest must stay gone before the Job is stopped and
+   * cleaned up (default 1 s): a file being rewritten may hold nothing for a
+   * moment, and that must not cost a running job its run and logs.
+   */
+  removalGraceMs?: number;
 }
 
 /** A run this daemon watches. */
@@ -48,10 +54,14 @@ export class JobController {
   private readonly objects = new Map<string, JobObject>();
   private readonly grace: number;
   private readonly backoffBase: number;
+  private readonly removalGrace: number;
+  /** Jobs whose manifest went missing: since when. */
+  private readonly missingSince = new Map<string, number>();
 
   constructor(private readonly o: JobControllerOptions) {
     this.grace = o.gracePeriodMs ?? 10_000;
     this.backoffBase = o.backoffBaseMs ?? 10_000;
+    this.removalGrace = o.removalGraceMs ?? 1000;
   }
 
   /** Names of runs being watched, for the orphan sweep: engine runs dirs that must stay. */
@@ -65,12 +75,12 @@ export class JobController {
    * records are gone is Failed as Lost. Nothing that finished is re-run.
    */
   async adopt(): Promise<void> {
-    for (const name of await this.o.statuses.list("Job")) {
+    await inBatches(await this.o.statuses.list("Job"), async (name) => {
       const object = (await this.o.statuses.read("Job", name)) as JobObject | undefined;
-      if (!object) continue;
+      if (!object) return;
       this.objects.set(name, object);
       const { phase, run } = object.status;
-      if (phase !== "Running" || !run) continue;
+      if (phase !== "Running" || !run) return;
       try {
         const handle = await attachJob(runPaths(this.o.layout, name, run).supervisor);
         this.watchRun(name, { run, generation: object.metadata.generation, handle });
@@ -81,14 +91,22 @@ export class JobController {
           status: this.finish(object.status, "Failed", "Lost", `Its run ${run} could not be re-adopted: ${(e as Error).message}`),
         });
       }
-    }
+    });
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const name = key.slice("Job/".length);
     const entry = this.o.desired.get(key);
     const active = this.runs.get(name);
-    if (!entry) return this.removed(name, active);
+    if (!entry) {
+      const since = this.missingSince.get(name) ?? Date.now();
+      this.missingSince.set(name, since);
+      const left = since + this.removalGrace - Date.now();
+      if (left > 0) return { requeueAfter: left };
+      this.missingSince.delete(name);
+      return this.removed(name, active);
+    }
+    this.missingSince.delete(name);
     const stored = this.objects.get(name) ?? ((await this.o.statuses.read("Job", name)) as JobObject | undefined);
 
     if (!entry.manifest || !entry.generation) {
