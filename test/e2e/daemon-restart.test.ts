@@ -45,7 +45,7 @@ describe("a daemon killed with SIGKILL", () => {
     await kill();
     await lab.start();
     const done = await lab.waitFor("long", finished);
-    expect(done.status).toMatchObject({ phase: "Failed", exitCode: 5, attempts: 1, run: running.status.run });
+    expect(done.status, JSON.stringify(done.status)).toMatchObject({ phase: "Failed", exitCode: 5, attempts: 1, run: running.status.run });
     expect(lab.log("long", done.status.run!).trimEnd().split("\n")).toEqual(Array.from({ length: 3000 }, (_, i) => `line ${i + 1}`));
     expect(lab.runs("long")).toEqual([running.status.run]);
   });
