@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { packageRoot } from "../package-root.js";
+import { daemonCommand } from "./daemon.js";
 import { clientVerbs } from "./verbs.js";
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string };
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     // `joblet run -- ls -la`: options after the command belong to the command.
     .enablePositionalOptions();
+  program.addCommand(daemonCommand());
   for (const verb of clientVerbs()) program.addCommand(verb);
   return program;
 }
