@@ -74,7 +74,10 @@ const jobColumns = (wide: boolean): Columns => ({
     const base = [shown.object.metadata.name, text(s.phase), exit(s), text(s.attempts ?? 0), age(shown, now), duration(s, now)];
     if (!wide) return base;
     const u = usage(s);
-    return [...base, text(s.run), text(s.reason ?? condition(shown.object, "Ready")?.reason), u.cpu, u.memory, source(shown)];
+    // A broken or conflicting manifest is the reason to show when the run has none.
+    const notReady = condition(shown.object, "Ready");
+    const reason = s.reason ?? (notReady?.status === "False" ? notReady.reason : undefined);
+    return [...base, text(s.run), text(reason), u.cpu, u.memory, source(shown)];
   },
 });
 

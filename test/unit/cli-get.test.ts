@@ -21,7 +21,10 @@ const done = job("done", {
   completionTime: "2030-01-01T00:08:30Z",
   usage: { cpuSeconds: 1.5, memoryPeakBytes: 3 * 1024 * 1024, ioReadBytes: 0, ioWriteBytes: 4096 },
   source: { file: "jobs/done.yaml" },
-  conditions: [{ type: "Complete", status: "True", reason: "Completed", message: "Exited with 0", lastTransitionTime: "2030-01-01T00:08:30Z" }],
+  conditions: [
+    { type: "Ready", status: "True", reason: "Valid", message: "From jobs/done.yaml", lastTransitionTime: "2030-01-01T00:07:00Z" },
+    { type: "Complete", status: "True", reason: "Completed", message: "Exited with 0", lastTransitionTime: "2030-01-01T00:08:30Z" },
+  ],
 });
 const killed = job("killed", { phase: "Failed", run: "r7", attempts: 2, signal: "SIGKILL", reason: "OOMKilled", startTime: "2030-01-01T00:09:00Z", completionTime: "2030-01-01T00:09:02Z" });
 
@@ -42,6 +45,8 @@ describe("joblet get", () => {
 
   it("-o wide adds run, reason, usage and source", async () => {
     lab.status(done);
+    lab.status({ ...job("broken", { phase: "Running", run: "r3" }), status: { phase: "Running", attempts: 1, conditions: [{ type: "Ready", status: "False", reason: "InvalidManifest", message: "x", lastTransitionTime: "2030-01-01T00:00:00Z" }] } });
+    expect((await lab.run(getCommand, ["job/broken", "-o", "wide"])).out.split("\n")[1]).toMatch(/\s-\s+InvalidManifest\s/);
     const result = await lab.run(getCommand, ["job/done", "-o", "wide"]);
     const [header, row] = result.out.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
     expect(header).toEqual(["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", "RUN", "REASON", "CPU", "MEMORY", "SOURCE"]);
