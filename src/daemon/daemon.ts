@@ -145,32 +145,38 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * After a restart: job cgroups and run directories that no Job owns any
- * more (a daemon killed mid-start, a manifest deleted while no daemon ran)
- * are ended and removed. Runs being watched, and Jobs with a status, keep theirs.
+ * After a restart: runs recorded in this state dir that no daemon watches any
+ * more (a daemon killed mid-start, a manifest deleted while no daemon ran) are
+ * ended and their cgroups removed; run records of Jobs that no longer exist
+ * go too. Only this state dir's runs are considered: another daemon on the
+ * host, over another state dir, shares the joblet cgroup parent.
  */
 function sweepOrphans(layout: StateLayout, active: ReadonlyMap<string, string>, known: ReadonlySet<string>, logger: Logger): void {
   const backend = detectCgroupBackend();
-  const keep = new Set([...active].map(([name, run]) => engineId(name, run)));
-  for (const id of backend.listJobs()) {
-    if (keep.has(id)) continue;
-    try {
-      backend.removeOrphan(id);
-      logger.warn({ cgroup: id }, "removed an orphaned job cgroup");
-    } catch (err) {
-      logger.error({ cgroup: id, err }, "cannot remove an orphaned job cgroup");
+  const cgroups = new Set(backend.listJobs());
+  const runsRoot = join(layout.runDir, "jobs");
+  for (const name of listDir(runsRoot)) {
+    for (const run of listDir(join(runsRoot, name))) {
+      const id = engineId(name, run);
+      if (active.get(name) === run || !cgroups.has(id)) continue;
+      try {
+        backend.removeOrphan(id);
+        logger.warn({ key: jobKey(name), run, cgroup: id }, "ended an orphaned run");
+      } catch (err) {
+        logger.error({ key: jobKey(name), run, cgroup: id, err }, "cannot remove an orphaned run's cgroup");
+      }
+    }
+    if (!known.has(name)) {
+      rmSync(jobRunsDir(layout, name), { recursive: true, force: true });
+      logger.warn({ key: jobKey(name) }, "removed the run records of a Job that no longer exists");
     }
   }
-  const runsRoot = join(layout.runDir, "jobs");
-  let names: string[] = [];
+}
+
+function listDir(dir: string): string[] {
   try {
-    names = readdirSync(runsRoot);
+    return readdirSync(dir);
   } catch {
-    return;
-  }
-  for (const name of names) {
-    if (known.has(name)) continue;
-    rmSync(jobRunsDir(layout, name), { recursive: true, force: true });
-    logger.warn({ key: jobKey(name) }, "removed the run records of a Job that no longer exists");
+    return [];
   }
 }

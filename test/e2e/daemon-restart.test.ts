@@ -1,10 +1,12 @@
 // The daemon may restart at any time: running jobs keep running, and no exit
 // code, status or log line is lost; a GitOps checkout is followed and stays clean.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { engineId } from "../../src/controllers/job/launch.js";
+import { detectCgroupBackend } from "../../src/isolation/index.js";
 import { DaemonLab, job } from "../helpers/daemon-lab.js";
 import { repoRoot } from "../helpers/jobs.js";
 import { requireRoot } from "../helpers/root.js";
@@ -79,6 +81,30 @@ describe("a daemon killed with SIGKILL", () => {
     for (let i = 0; i < 500 && lab.status("orphan"); i++) await new Promise((r) => setTimeout(r, 20));
     expect(lab.status("orphan")).toBeUndefined();
     expect(existsSync(join(lab.stateDir, "logs/jobs/orphan"))).toBe(false);
+  });
+});
+
+describe("a daemon starting", () => {
+  it("ends the orphaned runs recorded in its state dir, and removes run records no Job owns", async () => {
+    lab = new DaemonLab();
+    const backend = detectCgroupBackend();
+    // A run of Job 'nobody' started by a daemon that died before recording it, and a job of another state dir.
+    const run = `abc${String(process.pid).padStart(5, "0").slice(-5)}-1`;
+    const cg = backend.create(engineId("nobody", run), { pids: 10 });
+    const other = backend.create(`other-${process.pid}`, { pids: 10 });
+    const sleeper = spawn("sleep", ["60"], { stdio: "ignore" });
+    for (const dir of cg.bornInto ? [cg.bornInto] : cg.placeInto) writeFileSync(join(dir, "cgroup.procs"), String(sleeper.pid));
+    const died = new Promise((r) => sleeper.on("exit", r));
+    mkdirSync(join(lab.stateDir, "run/jobs/nobody", run, "supervisor"), { recursive: true });
+    try {
+      await lab.start();
+      await died;
+      expect(cg.removeDirs.filter((dir) => existsSync(dir))).toEqual([]);
+      expect(existsSync(join(lab.stateDir, "run/jobs/nobody"))).toBe(false);
+      expect(other.removeDirs.filter((dir) => existsSync(dir))).toEqual(other.removeDirs);
+    } finally {
+      backend.remove(other);
+    }
   });
 });
 

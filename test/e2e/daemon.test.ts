@@ -144,6 +144,57 @@ describe("the daemon runs Jobs from the manifests dir", () => {
     expect(lab.log("saved", done.status.run!)).toBe("final\n");
   });
 
+  it("copies a Job's files into /work, paths relative to its manifest", async () => {
+    lab = new DaemonLab();
+    await lab.start();
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(join(lab.manifests, "jobs/scripts/data"), { recursive: true });
+    writeFileSync(join(lab.manifests, "jobs/scripts/count.sh"), "wc -l < data/input.txt\n");
+    writeFileSync(join(lab.manifests, "jobs/scripts/data/input.txt"), "a\nb\nc\n");
+    lab.write("jobs/files.yaml", job("files", 'command: ["sh", "count.sh"]\nfiles:\n  - path: scripts/count.sh\n  - path: scripts/data\n    target: data'));
+    const done = await lab.waitFor("files", finished);
+    expect(done.status).toMatchObject({ phase: "Succeeded", exitCode: 0 });
+    expect(lab.log("files", done.status.run!)).toBe("3\n");
+  });
+
+  it("refuses files that leave the manifest's directory", async () => {
+    lab = new DaemonLab();
+    await lab.start();
+    const { mkdirSync, symlinkSync } = await import("node:fs");
+    mkdirSync(join(lab.manifests, "jobs"), { recursive: true });
+    symlinkSync("/etc", join(lab.manifests, "jobs/escape"));
+    lab.write("jobs/sneaky.yaml", job("sneaky", 'command: ["cat", "escape/hostname"]\nfiles:\n  - path: escape'));
+    const done = await lab.waitFor("sneaky", finished);
+    expect(done.status).toMatchObject({ phase: "Failed", reason: "StartError" });
+    expect(done.status.message).toContain("file 'escape' leaves the manifest's directory");
+  });
+
+  it("removes a finished run's logs and work data after ttlSecondsAfterFinished, keeping the status", async () => {
+    lab = new DaemonLab();
+    await lab.start();
+    lab.write("ttl.yaml", job("ttl", 'command: ["echo", "short-lived"]\nttlSecondsAfterFinished: 1'));
+    const done = await lab.waitFor("ttl", finished);
+    expect(lab.runs("ttl")).toEqual([done.status.run]);
+    const expired = await lab.waitFor("ttl", (o) => o.status.expired === true, 10_000);
+    expect(expired.status.phase).toBe("Succeeded");
+    expect(lab.runs("ttl")).toEqual([]);
+    expect(existsSync(join(lab.stateDir, "run/jobs/ttl"))).toBe(false);
+  });
+
+  it("does not start a suspended Job, stops a running one when suspended, and runs it when resumed", async () => {
+    lab = new DaemonLab();
+    await lab.start();
+    lab.write("pause.yaml", job("pause", 'command: ["sleep", "30"]'));
+    const running = await lab.waitFor("pause", (o) => o.status.phase === "Running");
+    lab.write("pause.yaml", job("pause", 'command: ["sleep", "30"]\nsuspend: true'));
+    const suspended = await lab.waitFor("pause", (o) => o.status.conditions.some((c) => c.type === "Suspended" && c.status === "True"));
+    expect(suspended.status.phase).toBe("Pending");
+    expect(processesNamed(`joblet-supervisor pause-${running.status.run}`)).toEqual([]);
+    lab.write("pause.yaml", job("pause", 'command: ["sh", "-c", "echo resumed"]'));
+    const done = await lab.waitFor("pause", (o) => o.status.phase === "Succeeded");
+    expect(lab.log("pause", done.status.run!)).toBe("resumed\n");
+  });
+
   it("runs 500 manifests written at once, each exactly once", async () => {
     lab = new DaemonLab();
     await lab.start();
