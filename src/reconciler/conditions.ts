@@ -1,15 +1,7 @@
-/** A status condition, as in Kubernetes `metav1.Condition`. */
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
-  /** CamelCase, machine-readable: `InvalidManifest`, `OOMKilled`, `DeadlineExceeded`. */
-  reason: string;
-  message: string;
-  /** RFC 3339 time of the last change of `status`. */
-  lastTransitionTime: string;
-}
+import type { Condition } from "../api/status.js";
 
-export type ConditionStatus = "True" | "False" | "Unknown";
+/** The condition shape is the API's (as Kubernetes `metav1.Condition`); these helpers keep its rules. */
+export type { Condition, ConditionStatus } from "../api/status.js";
 
 /** A condition to set; `lastTransitionTime` is filled in by `setCondition`. */
 export type ConditionInput = Omit<Condition, "lastTransitionTime">;

@@ -4,6 +4,7 @@
 import { chmodSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { blockBackedDir } from "../helpers/block-dir.js";
+import { expectDirectWritesThrottled } from "../helpers/direct-writes.js";
 import { JobLab } from "../helpers/jobs.js";
 import { requireRoot } from "../helpers/root.js";
 
@@ -15,15 +16,9 @@ it("holds direct writes to files under a 1 MiB/s IO limit to at most 1.5 MiB/s",
   const disk = blockBackedDir(lab.base);
   try {
     chmodSync(disk.dir, 0o777);
-    const { exit, stderr } = await lab.run({
+    await expectDirectWritesThrottled(lab, "/data/out", {
       rootfs: { ...lab.spec({ argv: ["x"] }).rootfs, readWrite: [{ source: disk.dir, target: "/data" }] },
-      argv: ["/bin/dd", "if=/dev/zero", "of=/data/out", "bs=64k", "count=48", "oflag=direct"],
-      limits: { ioBytesPerSecond: 1024 * 1024 },
     });
-    expect(exit.exitCode, stderr).toBe(0);
-    const seconds = Number(/copied, ([\d.]+) s/.exec(stderr)?.[1]);
-    expect((48 * 64 * 1024) / seconds).toBeLessThanOrEqual(1.5 * 1024 * 1024);
-    expect(exit.usage.ioWriteBytes).toBeGreaterThanOrEqual(48 * 64 * 1024);
   } finally {
     disk.cleanup();
   }

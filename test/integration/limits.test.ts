@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { detectCgroupBackend, spawnJob } from "../../src/isolation/index.js";
 import { readJobRecord } from "../../src/isolation/run-records.js";
 import { scratchBlockDevice } from "../helpers/block-dir.js";
+import { expectDirectWritesThrottled } from "../helpers/direct-writes.js";
 import { JobLab, jobletCgroupDirs } from "../helpers/jobs.js";
 import { inCgroup2Vm, requireRoot } from "../helpers/root.js";
 
@@ -87,16 +88,10 @@ describe(`cgroup limits (${detectCgroupBackend().version})`, () => {
   it("holds direct writes under a 1 MiB/s IO limit to at most 1.5 MiB/s, on a disk passed into the job", async () => {
     const scratch = scratchBlockDevice(lab.base);
     try {
-      const { exit, stderr } = await lab.run({
+      await expectDirectWritesThrottled(lab, "/dev/scratch", {
         rootfs: { ...lab.spec({ argv: ["x"] }).rootfs, devices: [{ source: scratch.device, target: "/dev/scratch" }] },
         uid: 0, // owner of the node; still no capabilities
-        argv: ["/bin/dd", "if=/dev/zero", "of=/dev/scratch", "bs=64k", "count=48", "oflag=direct"],
-        limits: { ioBytesPerSecond: 1024 * 1024 },
       });
-      expect(exit.exitCode, stderr).toBe(0);
-      const seconds = Number(/copied, ([\d.]+) s/.exec(stderr)?.[1]);
-      expect((48 * 64 * 1024) / seconds).toBeLessThanOrEqual(1.5 * 1024 * 1024);
-      expect(exit.usage.ioWriteBytes).toBeGreaterThanOrEqual(48 * 64 * 1024);
     } finally {
       scratch.cleanup();
     }
