@@ -21,7 +21,7 @@ export { NETWORK_MODES, resolveResources, type ResolvedResources, type JobSpec, 
 export { RUNTIME_SOURCES, type RuntimeSpec } from "./runtime.js";
 export type { VolumeSpec } from "./volume.js";
 export type { NetworkSpec } from "./network.js";
-export type { Condition, ConditionStatus, JobPhase, JobStatus, JobUsage, StoredObject } from "./status.js";
+export type { Condition, ConditionStatus, JobEvent, JobPhase, JobStatus, JobUsage, StoredObject } from "./status.js";
 export type { JobManifest, JobManifestWithDefaults, RuntimeManifest, RuntimeManifestWithDefaults };
 export type { VolumeManifest, VolumeManifestWithDefaults, NetworkManifest, NetworkManifestWithDefaults };
 

@@ -51,6 +51,17 @@ export interface JobStatus {
   nextAttemptAt?: string;
   /** ttlSecondsAfterFinished passed: the run's logs and work data were removed. */
   expired?: boolean;
+  /** The Job's most recent events, oldest first, for `joblet describe`. */
+  events?: JobEvent[];
+}
+
+export interface JobEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
 }
 
 export interface StoredObject<Spec = unknown, Status = unknown> {

@@ -24,6 +24,7 @@ describe("the daemon runs Jobs from the manifests dir", () => {
     expect(lab.log("hello", done.status.run!)).toBe("hello from hello\n");
     expect(lab.log("hello", done.status.run!, "stderr")).toBe("oops\n");
     expect(done.status.usage?.cpuSeconds).toBeGreaterThan(0);
+    expect(done.status.events?.map((e) => e.reason)).toEqual(["Started", "Completed"]);
   });
 
   it("marks a non-zero exit Failed with its exit code", async () => {

@@ -308,7 +308,12 @@ export class JobController {
     await this.save(name, { ...object, status: { ...status, expired: true } });
   }
 
+  /** Events kept with the status, so that `joblet describe` (which reads files) shows them. */
+  private static readonly EVENTS_KEPT = 10;
+
   private async save(name: string, object: JobObject): Promise<void> {
+    const events = this.o.events.list(jobKey(name)).slice(-JobController.EVENTS_KEPT);
+    if (events.length) object = { ...object, status: { ...object.status, events } };
     this.objects.set(name, object);
     await this.o.statuses.write("Job", name, object as unknown as Record<string, unknown>);
   }
