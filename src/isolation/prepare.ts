@@ -65,9 +65,11 @@ export function prepareJob(spec: JobSpec): PreparedJob {
   for (const [field, value] of [["uid", uid], ["gid", gid]] as const) {
     if (!Number.isInteger(value) || value < 0 || value > MAX_ID) fail(`${field} ${value} is out of range (0 to ${MAX_ID})`);
   }
-  if (!posix.isAbsolute(spec.runDir) || !existsSync(spec.runDir)) fail(`run directory '${spec.runDir}' is not an existing absolute path`);
+  if (!posix.isAbsolute(spec.runDir)) fail(`run directory '${spec.runDir}' is not an absolute path`);
   for (const [stream, path] of [["stdout", spec.logs.stdout], ["stderr", spec.logs.stderr]] as const) {
-    if (!posix.isAbsolute(path) || !existsSync(posix.dirname(path))) fail(`${stream} log '${path}' is not in an existing directory`);
+    // The run dir itself is made by spawnJob, so logs may go there.
+    const dir = posix.dirname(path);
+    if (!posix.isAbsolute(path) || !(dir === posix.normalize(spec.runDir) || existsSync(dir))) fail(`${stream} log '${path}' is not in an existing directory`);
   }
   const logMaxBytes = spec.logs.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
   if (!Number.isInteger(logMaxBytes) || logMaxBytes < 1) fail(`log cap ${logMaxBytes} is not a positive number of bytes`);

@@ -1,4 +1,4 @@
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, writeSync } from "node:fs";
 import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { detectCgroupBackend } from "./cgroup/detect.js";
 import { JobHandle } from "./job-handle.js";
@@ -26,6 +26,7 @@ function backendFor(options: SpawnOptions | undefined): CgroupBackend {
  */
 export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<JobHandle> {
   const job = prepareJob(spec);
+  mkdirSync(spec.runDir, { recursive: true });
   const backend = backendFor(options);
   const netnsFd = native.takeNetns();
   // The supervisor is forked now and waits for its spec, which names the

@@ -102,7 +102,7 @@ export interface JobSpec {
   limits?: Limits;
   logs: LogSpec;
   /**
-   * Host directory owned by this run, which must exist: the supervisor keeps
+   * Host directory owned by this run, created if missing: the supervisor keeps
    * its state records here (job.json, run.state, exit.state) so that a new
    * daemon can attach to the job. The job's root is mounted over it inside the
    * job's own mount namespace only, so it needs no directory of its own.

@@ -64,12 +64,11 @@ export const joblet: Peer = {
 
     return {
       command: `spawnJob({argv: ["/bin/true"], rootfs: minimalHostRoot(), cpu 1, memory 256 MiB, pids 64}) then wait()`,
-      notes: ["per run: mkdir of the run dir + minimalHostRoot() + spawnJob + wait, all inside the timed region"],
+      notes: ["per run: minimalHostRoot() + spawnJob (which makes the run dir) + wait, all inside the timed region"],
       viaNsenter: false,
       stop: () => inFlight?.kill(),
       async once(seq) {
         const runDir = join(runsBase, String(seq));
-        await mkdir(runDir);
         inFlight = await engine.spawnJob(specFor(seq, runDir));
         const result = await inFlight.wait();
         inFlight = undefined;
