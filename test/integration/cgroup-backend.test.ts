@@ -1,17 +1,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { CgroupBackend, JobCgroup, ResolvedLimits } from "../../src/isolation/cgroup/backend.js";
 import { wholeDiskOfPath } from "../../src/isolation/cgroup/block-device.js";
 import { detectCgroupBackend, parseCgroupMounts } from "../../src/isolation/cgroup/detect.js";
 import { CgroupV1 } from "../../src/isolation/cgroup/v1.js";
 import { CgroupV2 } from "../../src/isolation/cgroup/v2.js";
+import { requireRoot } from "../helpers/root.js";
 
 const MiB = 1024 * 1024;
 const isRoot = process.getuid?.() === 0;
 const inCi = Boolean(process.env.CI);
 if (!isRoot && inCi) throw new Error("CI is set but the cgroup backend tests cannot run: they need root");
+// Never skipped: without root every test here fails, so a run that proved nothing cannot pass.
+beforeAll(() => requireRoot("the cgroup backends"));
 
 const repoDir = join(import.meta.dirname, "../..");
 const parentName = `joblet-test-${process.pid}`;
@@ -92,7 +95,7 @@ describe("parseCgroupMounts", () => {
   });
 });
 
-describe.skipIf(!isRoot)("detectCgroupBackend", () => {
+describe("detectCgroupBackend", () => {
   const saved = { ...process.env };
   afterEach(() => {
     process.env.JOBLET_CGROUP = saved.JOBLET_CGROUP;
@@ -115,7 +118,7 @@ describe.skipIf(!isRoot)("detectCgroupBackend", () => {
   });
 });
 
-describe.skipIf(!isRoot)("cgroup backend on this host", () => {
+describe("cgroup backend on this host", () => {
   const backend = isRoot ? detectCgroupBackend({ parent: parentName }) : (undefined as unknown as CgroupBackend);
   const made: JobCgroup[] = [];
   const children: ChildProcess[] = [];
