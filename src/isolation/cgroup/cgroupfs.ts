@@ -160,3 +160,24 @@ export function keyedValue(text: string | undefined, key: string): number {
   }
   return 0;
 }
+
+/**
+ * Create a job's cgroup directory, which must not exist yet. If the parent
+ * group has gone (someone removed it since it was set up), `setUpAgain`
+ * recreates it and creation is tried once more.
+ */
+export function createJobDir(id: string, dir: string, setUpAgain: () => void): void {
+  let created: boolean;
+  try {
+    created = ensureDir(dir);
+  } catch (err) {
+    if (errnoOf(err) !== "ENOENT") throw jobDirError(id, dir, err);
+    setUpAgain();
+    try {
+      created = ensureDir(dir);
+    } catch (again) {
+      throw jobDirError(id, dir, again);
+    }
+  }
+  if (!created) throw new Error(`Cannot create the cgroup of job '${id}': ${dir} already exists`);
+}

@@ -17,9 +17,9 @@ import {
   abandon,
   applyLimit,
   checkJobId,
+  createJobDir,
   ensureDir,
   errnoOf,
-  jobDirError,
   keyedValue,
   killProcsOf,
   readCgroupFile,
@@ -65,21 +65,10 @@ export class CgroupV1 implements CgroupBackend {
     try {
       for (const mount of this.#hierarchiesFor(limits)) {
         const dir = `${mount}/${this.parent}/${id}`;
-        let created: boolean;
-        try {
-          created = ensureDir(dir);
-        } catch (err) {
-          if (errnoOf(err) !== "ENOENT") throw jobDirError(id, dir, err);
-          // Someone removed our parent group since we set it up: set up again, once.
+        createJobDir(id, dir, () => {
           this.#parent = undefined;
           parent = this.#setUp();
-          try {
-            created = ensureDir(dir);
-          } catch (again) {
-            throw jobDirError(id, dir, again);
-          }
-        }
-        if (!created) throw new Error(`Cannot create the cgroup of job '${id}': ${dir} already exists`);
+        });
         dirs.push(dir);
       }
       this.#writeLimits(id, limits, parent);

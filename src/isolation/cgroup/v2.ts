@@ -16,9 +16,9 @@ import {
   abandon,
   applyLimit,
   checkJobId,
+  createJobDir,
   ensureDir,
   errnoOf,
-  jobDirError,
   keyedValue,
   killProcsOf,
   readCgroupFile,
@@ -58,21 +58,10 @@ export class CgroupV2 implements CgroupBackend {
     checkJobId(id);
     let features = this.#setUp();
     const dir = `${this.jobsDir}/${id}`;
-    let created: boolean;
-    try {
-      created = ensureDir(dir);
-    } catch (err) {
-      if (errnoOf(err) !== "ENOENT") throw jobDirError(id, dir, err);
-      // Someone removed our parent groups since we set them up: set up again, once.
+    createJobDir(id, dir, () => {
       this.#features = undefined;
       features = this.#setUp();
-      try {
-        created = ensureDir(dir);
-      } catch (again) {
-        throw jobDirError(id, dir, again);
-      }
-    }
-    if (!created) throw new Error(`Cannot create the cgroup of job '${id}': ${dir} already exists`);
+    });
     try {
       this.#writeLimits(dir, limits, features);
     } catch (err) {
