@@ -260,7 +260,6 @@ export class JobController {
       } else {
         const limitHit = spec.restartPolicy === "OnFailure" && why !== "DeadlineExceeded";
         status = this.finish(status, "Failed", limitHit ? "BackoffLimitExceeded" : why, limitHit ? `${detail}; backoffLimit ${spec.backoffLimit} reached` : detail);
-        if (limitHit) status.reason = "BackoffLimitExceeded";
       }
       this.o.events.record(jobKey(name), { type: why ? "Warning" : "Normal", reason: why ?? "Completed", message: detail });
       await this.save(name, { ...object, status });

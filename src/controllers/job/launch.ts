@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cp, mkdir, realpath, stat } from "node:fs/promises";
+import { cp, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { resolveResources, type JobManifestWithDefaults } from "../../api/index.js";
 import { minimalHostRoot, type JobSpec as EngineSpec } from "../../isolation/index.js";
@@ -60,7 +60,6 @@ async function stageFiles(manifest: JobManifestWithDefaults, manifestFile: strin
 async function treeSize(path: string): Promise<number> {
   const st = await stat(path);
   if (!st.isDirectory()) return st.size;
-  const { readdir } = await import("node:fs/promises");
   let total = 0;
   for (const entry of await readdir(path)) total += await treeSize(join(path, entry));
   return total;
@@ -75,7 +74,7 @@ export async function engineSpecFor(
 ): Promise<EngineSpec> {
   const name = manifest.metadata.name;
   const paths = runPaths(layout, name, run);
-  await mkdir(paths.supervisor, { recursive: true });
+  // The supervisor dir is made by spawnJob; the logs dir is ours.
   await mkdir(paths.logs, { recursive: true });
   const seeded = await stageFiles(manifest, manifestFile, paths.files);
   const env: Record<string, string> = { PATH: DEFAULT_PATH };
