@@ -19,9 +19,11 @@ export { parseBytes, parseCores, checkBytes, checkCores, formatBytes } from "./q
 export { parseCidr, cidrsOverlap, formatAddress, type Cidr } from "./cidr.js";
 export { NETWORK_MODES, resolveResources, type ResolvedResources, type JobSpec, type JobResources } from "./job.js";
 export { RUNTIME_SOURCES, type RuntimeSpec } from "./runtime.js";
+export { runtimeNameProblem } from "./names.js";
 export type { VolumeSpec } from "./volume.js";
 export type { NetworkSpec } from "./network.js";
 export type { Condition, ConditionStatus, JobEvent, JobPhase, JobStatus, JobUsage, StoredObject } from "./status.js";
+export type { RuntimeBuild, RuntimeConfig, RuntimeMount, RuntimePhase, RuntimeStatus } from "./status.js";
 export type { JobManifest, JobManifestWithDefaults, RuntimeManifest, RuntimeManifestWithDefaults };
 export type { VolumeManifest, VolumeManifestWithDefaults, NetworkManifest, NetworkManifestWithDefaults };
 

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { checked } from "./fields.js";
-import { DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, dnsLabelProblem, dnsSubdomainProblem, labelKeyProblem, labelValueProblem } from "./names.js";
+import { DNS_LABEL_PATTERN, RUNTIME_NAME_PATTERN, dnsLabelProblem, runtimeNameProblem, labelKeyProblem, labelValueProblem } from "./names.js";
 
 export const API_VERSION = "joblet/v1";
 export const KINDS = ["Job", "Runtime", "Volume", "Network"] as const;
@@ -35,14 +35,17 @@ const annotations = checked(z.record(z.string(), z.string()), (map) => {
   return undefined;
 }).meta({ description: "Free-form notes for tools, e.g. joblet/prune: \"false\"." });
 
-/** Names are DNS-1123 labels; Runtime names may also hold dots for versions. */
-export type NameRule = "label" | "subdomain";
+/** Names are DNS-1123 labels; Runtime names may also hold dots and an @VERSION suffix. */
+export type NameRule = "label" | "runtime";
 
 export function metadataSchema(rule: NameRule = "label") {
   const name =
     rule === "label"
       ? checked(z.string(), dnsLabelProblem).meta({ description: "DNS-1123 label: lowercase letters, digits and '-', at most 63.", pattern: DNS_LABEL_PATTERN })
-      : checked(z.string(), dnsSubdomainProblem).meta({ description: "Lowercase letters, digits, '-' and '.', at most 63.", pattern: DNS_SUBDOMAIN_PATTERN });
+      : checked(z.string(), runtimeNameProblem).meta({
+          description: "Lowercase letters, digits, '-' and '.', at most 63; optionally @VERSION for versions side by side.",
+          pattern: RUNTIME_NAME_PATTERN,
+        });
   return z.strictObject({ name, labels: labels.optional(), annotations: annotations.optional() });
 }
 

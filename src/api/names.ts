@@ -12,7 +12,6 @@ const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const DNS_LABEL_PATTERN = DNS_LABEL.source;
-export const DNS_SUBDOMAIN_PATTERN = DNS_SUBDOMAIN.source;
 export const ENV_NAME_PATTERN = ENV_NAME.source;
 
 /** Why `name` is not a DNS-1123 label, or undefined when it is one. */
@@ -31,6 +30,28 @@ export function dnsSubdomainProblem(name: string): string | undefined {
   if (name.length > DNS_LABEL_MAX) return `is ${name.length} characters long (at most ${DNS_LABEL_MAX})`;
   if (!DNS_SUBDOMAIN.test(name) || name.includes("..")) {
     return "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+  }
+  return undefined;
+}
+
+// A runtime installed side by side with others of its name: NAME@VERSION.
+const RUNTIME_VERSION = /^[0-9A-Za-z][0-9A-Za-z._+-]*$/;
+export const RUNTIME_NAME_PATTERN = `^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(@[0-9A-Za-z][0-9A-Za-z._+-]*)?$`;
+
+/**
+ * Runtime names: a subdomain, optionally with '@VERSION' so that versions of
+ * one runtime live side by side (python-3.11-ml@1.3.1), as the original
+ * Joblet's registry installs them.
+ */
+export function runtimeNameProblem(name: string): string | undefined {
+  const at = name.indexOf("@");
+  const base = at === -1 ? name : name.slice(0, at);
+  const problem = dnsSubdomainProblem(base);
+  if (problem) return problem;
+  if (at === -1) return undefined;
+  const version = name.slice(at + 1);
+  if (version.length === 0 || version.length > 63 || !RUNTIME_VERSION.test(version) || version.includes("..")) {
+    return "has a version after '@' that is not letters, digits, '.', '_', '+' and '-' (at most 63, e.g. python-3.11-ml@1.3.1)";
   }
   return undefined;
 }

@@ -85,7 +85,7 @@ export const runtimeSpecSchema = z.strictObject({
 });
 
 // Runtime names carry versions and dots (python-3.11-ml), unlike other kinds.
-export const runtimeSchema = manifestSchema("Runtime", runtimeSpecSchema, "subdomain");
+export const runtimeSchema = manifestSchema("Runtime", runtimeSpecSchema, "runtime");
 
 export type RuntimeManifest = z.input<typeof runtimeSchema>;
 export type RuntimeManifestWithDefaults = z.output<typeof runtimeSchema>;

@@ -34,6 +34,8 @@ export interface JobStatus {
   conditions: Condition[];
   /** The current (or last) run: logs in logs/jobs/<name>/<run>/{stdout,stderr}.log. */
   run?: string;
+  /** The runtime the current run uses: the Runtime's name and the build's path, kept until the run ends. */
+  runtime?: { name: string; build: string };
   /** Runs started for the current spec. */
   attempts: number;
   startTime?: string;
@@ -62,6 +64,59 @@ export interface JobEvent {
   count: number;
   firstTimestamp: string;
   lastTimestamp: string;
+}
+
+export type RuntimePhase = "Pending" | "Building" | "Ready" | "Failed";
+
+/** A bind of a path of the runtime's tree into the job, as installed (source resolved inside isolated/). */
+export interface RuntimeMount {
+  /** Relative to the runtime's isolated/ tree, symlinks resolved inside it. */
+  source: string;
+  /** Absolute path inside the job. */
+  target: string;
+}
+
+/** What a runtime gives a job, merged from the source's runtime.yml and the manifest. */
+export interface RuntimeConfig {
+  version?: string;
+  description?: string;
+  mounts: RuntimeMount[];
+  environment: Record<string, string>;
+  requirements?: { architectures?: string[]; minMemoryBytes?: number };
+  test?: { command: string[] };
+}
+
+export interface RuntimeBuild {
+  /** Names the build's directory: runtimes/.builds/<name>/<id>. */
+  id: string;
+  /** The metadata.generation it was built from. */
+  generation: string;
+  /** Absolute path of the build (runtime.yml + isolated/). */
+  path: string;
+  source: string;
+  sizeBytes: number;
+  files: number;
+  builtAt: string;
+  durationMs: number;
+  config: RuntimeConfig;
+}
+
+export interface RuntimeStatus {
+  observedGeneration?: string;
+  phase: RuntimePhase;
+  /** Ready (a build is installed and usable) and Valid (the manifest parses). */
+  conditions: Condition[];
+  /** The installed build jobs start on; kept while a changed spec is rebuilt beside it. */
+  current?: RuntimeBuild;
+  /** The build under way: what it is doing and how far it got. */
+  progress?: { phase: string; bytes?: number; totalBytes?: number; percent?: number; startedAt: string };
+  /** The last build's log (absolute path); its tail is in `message` when the build failed. */
+  buildLog?: string;
+  reason?: string;
+  message?: string;
+  /** A failed build of a transient cause is tried again then (RFC 3339). */
+  nextAttemptAt?: string;
+  events?: JobEvent[];
 }
 
 export interface StoredObject<Spec = unknown, Status = unknown> {

@@ -58,7 +58,7 @@ export function resolveLayout(options: LayoutOptions = {}): StateLayout {
 const KIND = /^[A-Za-z][A-Za-z0-9]*$/;
 // Names become file and directory names: refuse anything that could climb out of its
 // directory or hide as a dot-file, whatever the schema layer above has (or has not) checked.
-const SEGMENT = /^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
+const SEGMENT = /^[A-Za-z0-9_]([A-Za-z0-9._@+-]*[A-Za-z0-9_])?$/;
 
 /** "Job" (or "job", "jobs") -> "jobs": the directory a kind's files live in. */
 export function kindPlural(kind: string): string {
@@ -70,7 +70,7 @@ export function kindPlural(kind: string): string {
 /** Throws unless `value` is safe as one path segment (no '/', no leading dot, no '..'). */
 export function checkSegment(what: string, value: string): string {
   if (value.length === 0 || value.length > 253 || !SEGMENT.test(value) || value.includes("..")) {
-    throw new Error(`${what} '${value}' cannot be used as a file name: use letters, digits, '-', '_' and '.'`);
+    throw new Error(`${what} '${value}' cannot be used as a file name: use letters, digits, '-', '_', '.', '@' and '+'`);
   }
   return value;
 }
