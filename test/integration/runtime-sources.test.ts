@@ -365,15 +365,20 @@ describe("debian source (needs this host's apt sources and the network to their 
   it("stops when aborted: the bootstrap is killed and nothing stays mounted", async () => {
     const r = buildDir();
     const pending = buildFromDebian({ suite: "bookworm", packages: ["jq"] }, r.ctx);
+    const settled = pending.then(
+      () => "finished",
+      (err: unknown) => `failed: ${String(err)}`,
+    );
     // Abort once dpkg is at work inside the tree (its /proc and /dev are mounted then).
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (r.progress.some((p) => p.phase === "installing essential packages")) {
-          clearInterval(timer);
-          resolve();
-        }
+    let timer: NodeJS.Timeout | undefined;
+    const installing = new Promise<string>((resolve) => {
+      timer = setInterval(() => {
+        if (r.progress.some((p) => p.phase === "installing essential packages")) resolve("installing");
       }, 50);
     });
+    const first = await Promise.race([installing, settled]);
+    clearInterval(timer);
+    if (first !== "installing") throw new Error(`The build ${first} before it could be aborted`);
     r.controller.abort(new Error("runtime deleted"));
     await expect(pending).rejects.toThrow("runtime deleted");
     expect(bootstrapsInto(r.ctx.dir)).toEqual([]);
