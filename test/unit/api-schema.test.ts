@@ -52,3 +52,24 @@ describe("examples", () => {
     }
   });
 });
+
+describe("shipped runtimes in manifests/runtimes", () => {
+  const runtimesDir = join(repoDir, "manifests/runtimes");
+  const files = readdirSync(runtimesDir).filter((name) => name.endsWith(".yaml"));
+
+  it("are python-3.11-ml, java-17 and node-18", () => {
+    expect(files.sort()).toEqual(["java-17.yaml", "node-18.yaml", "python-3.11-ml.yaml"]);
+  });
+
+  it.each(files)("%s is a valid Debian Runtime with a test command", (name) => {
+    const text = readFileSync(join(runtimesDir, name), "utf8");
+    const result = parseManifest(load(text, { schema: CORE_SCHEMA }));
+    if (!result.ok) expect.fail(result.errors.map((error) => error.message).join("\n"));
+    const object = result.object;
+    expect(object.kind).toBe("Runtime");
+    if (object.kind !== "Runtime") return;
+    expect(`${object.metadata.name}.yaml`).toBe(name);
+    expect(object.spec.source.debian?.suite).toBe("bookworm");
+    expect(object.spec.test?.command.length).toBeGreaterThan(0);
+  });
+});
