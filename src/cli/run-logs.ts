@@ -1,10 +1,11 @@
 /**
- * Reading a Job's run output for `logs` and `run --wait`: which run to read, when it has
- * ended, and copying its two log files to the terminal's two streams.
+ * Reading a Job's run output for `logs`, `run --wait` and `runtime test`: which run to
+ * read, when it has ended, and copying its two log files to the terminal's two streams.
  */
 import { followLog, readTail, runLogFile, type StateLayout, statusKindDir } from "../store/index.js";
-import type { CliIo, Writer } from "./io.js";
-import { getObject, type ShownObject } from "./objects.js";
+import { type CliIo, CliError, type Writer } from "./io.js";
+import { named } from "./kinds.js";
+import { condition, getObject, type ShownObject } from "./objects.js";
 import { watchDir } from "./status-watch.js";
 
 export type Stored = ShownObject["object"];
@@ -76,4 +77,45 @@ export async function copyRunLogs(layout: StateLayout, name: string, run: string
   } else {
     await Promise.all([copy("stdout", targets.stdout), copy("stderr", targets.stderr)]);
   }
+}
+
+/**
+ * Streams each run of the Job (stdout to io.out, stderr to io.err) until it finishes, as
+ * `run --wait` does: the finished object, or undefined when io.signal aborted first.
+ * Only runs of generation `gen` count. Throws a CliError when the Job cannot run (its
+ * Ready condition is False) or is deleted meanwhile.
+ */
+export async function followJob(layout: StateLayout, name: string, gen: string, io: CliIo): Promise<Stored | undefined> {
+  const ours = (o: Stored): boolean => o.status.observedGeneration === undefined || o.status.observedGeneration === gen;
+  let last: string | undefined;
+  for (;;) {
+    const object = await pollJob(layout, name, io, (o) => o === undefined || blocked(o) !== undefined || (ours(o) && ((typeof o.status.run === "string" && o.status.run !== last) || isFinished(o.status))));
+    if (object === undefined) {
+      if (io.signal?.aborted) return undefined;
+      throw new CliError(`${named("Job", name)} was deleted while waiting for it`);
+    }
+    const problem = blocked(object);
+    if (problem !== undefined) throw new CliError(`${named("Job", name)} cannot run: ${problem}`);
+    const run = object.status.run;
+    if (typeof run === "string" && run !== last) {
+      last = run;
+      const ended = runEnded(layout, name, run, io);
+      await copyRunLogs(layout, name, run, { stdout: io.out, stderr: io.err }, { ended, signal: io.signal, pollMs: io.pollMs });
+      const after = await ended;
+      if (after === undefined) {
+        if (io.signal?.aborted) return undefined;
+        throw new CliError(`${named("Job", name)} was deleted while it ran`);
+      }
+      if (isFinished(after.status) && after.status.run === run) return after;
+      continue; // a retry started a new run: stream that one too
+    }
+    if (isFinished(object.status)) return object;
+  }
+}
+
+/** A Ready=False condition: the manifest conflicts or is invalid, so no run will come. */
+function blocked(object: Stored): string | undefined {
+  const ready = condition(object, "Ready");
+  if (ready?.status !== "False") return undefined;
+  return ready.message || ready.reason || "Ready is False";
 }

@@ -1,14 +1,12 @@
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { generation, parseManifest } from "../api/index.js";
-import type { StateLayout } from "../store/index.js";
 import { plan, write } from "./desired.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named, ref } from "./kinds.js";
-import { condition } from "./objects.js";
 import { collect, layoutFrom, type StateOptions, verb } from "./options.js";
 import { randomName, type RunFlags, runManifest, runUploads } from "./run-flags.js";
-import { copyRunLogs, isFinished, pollJob, runEnded, type Stored } from "./run-logs.js";
+import { followJob, type Stored } from "./run-logs.js";
 
 interface RunOptions extends StateOptions, RunFlags {
   wait?: boolean;
@@ -50,43 +48,8 @@ async function run(argv: string[], options: RunOptions, io: CliIo): Promise<numb
   const planned = await plan(layout, { kind: "Job", name, manifest, uploads }, `Cannot run ${named("Job", name)}`);
   io.out.write(`${ref("Job", name)} ${await write(layout, planned)}\n`);
   if (!options.wait) return 0;
-  return follow(layout, name, generation(planned.manifest.spec), io);
-}
-
-/** Streams each run of the Job until it finishes, then turns its status into an exit code. */
-async function follow(layout: StateLayout, name: string, gen: string, io: CliIo): Promise<number> {
-  const ours = (o: Stored): boolean => o.status.observedGeneration === undefined || o.status.observedGeneration === gen;
-  let last: string | undefined;
-  for (;;) {
-    const object = await pollJob(layout, name, io, (o) => o === undefined || blocked(o) !== undefined || (ours(o) && ((typeof o.status.run === "string" && o.status.run !== last) || isFinished(o.status))));
-    if (object === undefined) {
-      if (io.signal?.aborted) return 130;
-      throw new CliError(`${named("Job", name)} was deleted while waiting for it`);
-    }
-    const problem = blocked(object);
-    if (problem !== undefined) throw new CliError(`${named("Job", name)} cannot run: ${problem}`);
-    const run = object.status.run;
-    if (typeof run === "string" && run !== last) {
-      last = run;
-      const ended = runEnded(layout, name, run, io);
-      await copyRunLogs(layout, name, run, { stdout: io.out, stderr: io.err }, { ended, signal: io.signal, pollMs: io.pollMs });
-      const after = await ended;
-      if (after === undefined) {
-        if (io.signal?.aborted) return 130;
-        throw new CliError(`${named("Job", name)} was deleted while it ran`);
-      }
-      if (isFinished(after.status) && after.status.run === run) return exitCode(after, io);
-      continue; // a retry started a new run: stream that one too
-    }
-    if (isFinished(object.status)) return exitCode(object, io);
-  }
-}
-
-/** A Ready=False condition: the manifest conflicts or is invalid, so no run will come. */
-function blocked(object: Stored): string | undefined {
-  const ready = condition(object, "Ready");
-  if (ready?.status !== "False") return undefined;
-  return ready.message || ready.reason || "Ready is False";
+  const finished = await followJob(layout, name, generation(planned.manifest.spec), io);
+  return finished === undefined ? 130 : exitCode(finished, io);
 }
 
 /** The job's exit code; 128 + the signal's number when a signal ended it, as shells report it. */
