@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { startDaemon } from "../daemon/daemon.js";
 
 /** `joblet daemon`: watch the manifests dir and run its Jobs until SIGTERM or SIGINT. */
 export function daemonCommand(): Command {
@@ -12,6 +11,8 @@ export function daemonCommand(): Command {
     .option("--backoff-base <ms>", "first retry delay of an OnFailure Job, in ms (doubles per retry)", (v) => positive("--backoff-base", v))
     .addHelpText("after", "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n")
     .action(async (opts: { stateDir?: string; manifests?: string; workers: number; gracePeriod?: number; backoffBase?: number }) => {
+      // Loaded here, not at the top: client verbs (get, runtime list) should not pay for the daemon's modules.
+      const { startDaemon } = await import("../daemon/daemon.js");
       const daemon = await startDaemon({
         ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
         ...(opts.manifests ? { manifestsDir: opts.manifests } : {}),
