@@ -358,7 +358,25 @@ describe("unpackPackage refuses", () => {
     await expectRefused(zip.subarray(0, zip.length - 30), /^corrupt package: /, undefined, "p.zip");
   });
 
-  it("nothing when aborted, and leaves the dir empty", async () => {
+  it("when aborted mid-unpack, and leaves the dir empty", async () => {
+    const work = await tempDir("abort");
+    const blobs = Array.from({ length: 8 }, (_, i) => file(`isolated/blob${i}`, randomBytes(1024 * 1024)));
+    const path = await writeTemp(work, "p.tar.gz", await craftTarGz(minimal(...blobs)));
+    const dir = join(work, "build");
+    await mkdir(dir);
+    const ctx = recordingContext(dir);
+    const seen: number[] = [];
+    ctx.progress = (p) => {
+      seen.push(p.bytes ?? 0);
+      if (seen.length === 2) ctx.controller.abort(new Error("runtime changed"));
+    };
+    await expect(unpackPackage(path, dir, ctx)).rejects.toThrow("runtime changed");
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.at(-1)!).toBeLessThan((await stat(path)).size);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("nothing when aborted before starting, and leaves the dir empty", async () => {
     const work = await tempDir("abort");
     const path = await writeTemp(work, "p.tar.gz", await craftTarGz(minimal()));
     const dir = join(work, "build");
