@@ -114,6 +114,8 @@ export interface RuntimeStatus {
   buildLog?: string;
   reason?: string;
   message?: string;
+  /** Builds of the current spec that failed in a row: the retry delay doubles with each. */
+  failures?: number;
   /** A failed build of a transient cause is tried again then (RFC 3339). */
   nextAttemptAt?: string;
   events?: JobEvent[];

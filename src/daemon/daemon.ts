@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { JobController, jobKey } from "../controllers/job/controller.js";
 import { engineId } from "../controllers/job/launch.js";
+import { RuntimeController, runtimeKey } from "../controllers/runtime/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
 import { EventLog, Informer, runController, WorkQueue } from "../reconciler/index.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
@@ -19,6 +20,8 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** A removed manifest stops its Job after this long (default 1 s). */
   removalGraceMs?: number;
+  /** Runtime builds run at once (default 2): each can use a CPU and a lot of IO. */
+  runtimeWorkers?: number;
   logger?: Logger;
 }
 
@@ -55,8 +58,29 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onError: (err) => logger.error({ err }, "cannot read the manifests directory"),
     });
     const queue = new WorkQueue<string>();
+    const runtimeQueue = new WorkQueue<string>();
     const events = new EventLog();
+    // Jobs waiting for a runtime are woken when it is Ready (or gone, to say so).
+    const wakeJobsOn = (runtime: string) => {
+      for (const [key, entry] of informer.list()) {
+        const wanted = key.startsWith("Job/") ? (entry.manifest as { spec?: { runtime?: string } } | undefined)?.spec?.runtime : undefined;
+        if (wanted && (wanted === runtime || runtime.startsWith(`${wanted}@`))) queue.add(key);
+      }
+    };
+    const runtimes: RuntimeController = new RuntimeController({
+      layout,
+      statuses,
+      desired: informer,
+      queue: runtimeQueue,
+      events,
+      logger,
+      buildsInUse: () => controller.buildsInUse(),
+      onReady: wakeJobsOn,
+      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
+    });
     const controller = new JobController({
+      runtimes,
+      onRuntimeReleased: (name) => runtimeQueue.add(runtimeKey(name)),
       layout,
       statuses,
       desired: informer,
@@ -68,18 +92,35 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
 
+    const runtimeNames = await runtimes.adopt();
     await controller.adopt();
     sweepOrphans(layout, controller.activeRuns(), new Set(await statuses.list("Job")), logger);
 
     informer.onChange((key) => {
       if (key.startsWith("Job/")) queue.add(key);
+      else if (key.startsWith("Runtime/")) runtimeQueue.add(key);
     });
     await informer.start();
     // Jobs whose manifests went away while no daemon ran are stopped and cleaned up too.
     for (const name of await statuses.list("Job")) queue.add(jobKey(name));
+    for (const name of runtimeNames) runtimeQueue.add(runtimeKey(name));
     if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
 
     let inFlight = 0;
+    const runningRuntimes = runController({
+      name: "runtime",
+      queue: runtimeQueue,
+      workers: o.runtimeWorkers ?? 2,
+      reconcile: async (key) => {
+        inFlight++;
+        try {
+          return await runtimes.reconcile(key);
+        } finally {
+          inFlight--;
+        }
+      },
+      logger,
+    });
     const running = runController({
       name: "job",
       queue,
@@ -97,10 +138,12 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
     return {
       layout,
-      pending: () => queue.len() + inFlight,
+      pending: () => queue.len() + runtimeQueue.len() + inFlight,
       async stop() {
         await informer.stop();
         await running.stop();
+        await runningRuntimes.stop();
+        await runtimes.stop();
         releaseLock();
         logger.info("joblet daemon stopped; running jobs carry on under their supervisors");
       },

@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { JobHandle, JobSpec } from "../../src/isolation/index.js";
+import type { JobHandle, JobSpec, RootfsPlan } from "../../src/isolation/index.js";
 import { SkipPeer, type BenchContext, type Peer, type Runner } from "./peers.js";
 
 type Engine = typeof import("../../src/isolation/index.js");
@@ -25,19 +25,52 @@ async function importEngine(): Promise<Engine> {
   }
 }
 
-export const joblet: Peer = {
-  name: "joblet",
-  label: "joblet",
+export const joblet: Peer = jobletPeer("joblet", "joblet", "minimalHostRoot()", async (engine) => engine.minimalHostRoot());
+
+/**
+ * The same job on a runtime: /bin/true from a `host` runtime built for the
+ * benchmark, or, with JOBLET_BENCH_RUNTIME=<installed build dir> (e.g. a
+ * built python-3.11-ml under <state>/runtimes/), on that runtime's tree.
+ * Issue 5's target: at most 1.2x the joblet row.
+ */
+export const jobletRuntime: Peer = jobletPeer("joblet-runtime", "joblet on a runtime", "a runtime's tree", async (_engine, ctx) => {
+  const { runtimeRoot } = await import("../../src/runtimes/job-root.js");
+  const { readBuildRecord } = await import("../../src/runtimes/installed.js");
+  let buildPath = process.env.JOBLET_BENCH_RUNTIME;
+  if (!buildPath) {
+    const { buildRuntime } = await import("../../src/runtimes/build.js");
+    const { resolveLayout, ensureLayout } = await import("../../src/store/index.js");
+    const layout = resolveLayout({ stateDir: join(ctx.tmpBase, "state") });
+    await ensureLayout(layout);
+    const spec = { source: { host: { binaries: ["true"] } } };
+    const build = await buildRuntime(layout, "bench", spec as never, "bench0000000000000000", {
+      log: () => undefined,
+      progress: () => undefined,
+      signal: new AbortController().signal,
+    });
+    buildPath = build.path;
+  }
+  const record = await readBuildRecord(buildPath);
+  if (!record) throw new SkipPeer(`${buildPath} is not an installed runtime build (no build.json)`);
+  const root = runtimeRoot(record.path, record.config, "/usr/bin:/bin");
+  return { readOnly: root.readOnly, symlinks: root.symlinks };
+});
+
+function jobletPeer(name: string, label: string, rootLabel: string, rootfsFor: (engine: Engine, ctx: BenchContext) => Promise<RootfsPlan>): Peer {
+  return {
+  name,
+  label,
   async prepare(ctx: BenchContext): Promise<Runner> {
     const engine = await importEngine();
-    const runsBase = join(ctx.tmpBase, "joblet-runs");
+    const rootfs = await rootfsFor(engine, ctx);
+    const runsBase = join(ctx.tmpBase, `${name}-runs`);
     await mkdir(runsBase, { recursive: true, mode: 0o700 });
 
     const specFor = (tag: number | string, runDir: string): JobSpec => ({
-      id: `bench-${process.pid}-${tag}`,
+      id: `bench-${process.pid}-${name}-${tag}`,
       argv: ["/bin/true"],
       env: { PATH: "/usr/bin:/bin" },
-      rootfs: engine.minimalHostRoot(),
+      rootfs: { ...rootfs, readOnly: [...rootfs.readOnly], ...(rootfs.symlinks ? { symlinks: [...rootfs.symlinks] } : {}) },
       limits: { cpu: 1, memoryBytes: 256 * MIB, pids: 64 },
       logs: { stdout: join(runDir, "stdout.log"), stderr: join(runDir, "stderr.log") },
       runDir,
@@ -63,8 +96,8 @@ export const joblet: Peer = {
     }
 
     return {
-      command: `spawnJob({argv: ["/bin/true"], rootfs: minimalHostRoot(), cpu 1, memory 256 MiB, pids 64}) then wait()`,
-      notes: ["per run: minimalHostRoot() + spawnJob (which makes the run dir) + wait, all inside the timed region"],
+      command: `spawnJob({argv: ["/bin/true"], rootfs: ${rootLabel}, cpu 1, memory 256 MiB, pids 64}) then wait()`,
+      notes: ["per run: spawnJob (which makes the run dir) + wait, inside the timed region"],
       viaNsenter: false,
       stop: () => inFlight?.kill(),
       async once(seq) {
@@ -77,3 +110,4 @@ export const joblet: Peer = {
     };
   },
 };
+}

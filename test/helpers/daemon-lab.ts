@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pino } from "pino";
-import type { JobStatus, StoredObject } from "../../src/api/index.js";
+import type { JobStatus, RuntimeStatus, StoredObject } from "../../src/api/index.js";
 import { startDaemon, type DaemonOptions, type RunningDaemon } from "../../src/daemon/daemon.js";
 
 export type JobObject = StoredObject<Record<string, unknown>, JobStatus>;
+export type RuntimeObject = StoredObject<Record<string, unknown>, RuntimeStatus>;
 
 /** A temporary state dir and a real daemon over it, for end-to-end tests. */
 export class DaemonLab {
@@ -66,6 +67,26 @@ export class DaemonLab {
     throw new Error(`Job '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
   }
 
+  runtime(name: string): RuntimeObject | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.stateDir, "status/runtimes", `${name}.json`), "utf8")) as RuntimeObject;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Poll a Runtime's stored status until `done` holds; fails with the last status seen. */
+  async waitForRuntime(name: string, done: (o: RuntimeObject) => boolean, timeoutMs = 60_000): Promise<RuntimeObject> {
+    const end = Date.now() + timeoutMs;
+    let last: RuntimeObject | undefined;
+    while (Date.now() < end) {
+      last = this.runtime(name);
+      if (last && done(last)) return last;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`Runtime '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
+  }
+
   runs(name: string): string[] {
     try {
       return readdirSync(join(this.stateDir, "logs/jobs", name)).sort();
@@ -82,6 +103,11 @@ export class DaemonLab {
     await this.stop();
     rmSync(this.stateDir, { recursive: true, force: true });
   }
+}
+
+/** A Runtime manifest. */
+export function runtime(name: string, spec: string): string {
+  return `apiVersion: joblet/v1\nkind: Runtime\nmetadata:\n  name: ${name}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
 }
 
 /** A Job manifest. */

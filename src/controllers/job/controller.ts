@@ -6,6 +6,7 @@ import { inBatches, type ManifestEntry } from "../../daemon/manifest-source.js";
 import { attachJob, InvalidJobSpecError, spawnJob, type JobExit, type JobHandle } from "../../isolation/index.js";
 import { removeCondition, setCondition, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
+import type { RuntimeResolution } from "../runtime/resolve.js";
 import { engineSpecFor, runId, runPaths } from "./launch.js";
 
 export type JobObject = StoredObject<JobManifestWithDefaults["spec"], JobStatus>;
@@ -18,6 +19,10 @@ export interface JobControllerOptions {
   queue: WorkQueue<string>;
   events: EventLog;
   logger: Logger;
+  /** Resolves `spec.runtime` to an installed build. */
+  runtimes: { resolve(ref: string): RuntimeResolution };
+  /** A run on a runtime ended: its build may now be removed if no longer current. */
+  onRuntimeReleased?(name: string): void;
   /** SIGTERM to SIGKILL when a run is stopped. Default 10 s. */
   gracePeriodMs?: number;
   /** First retry delay of an OnFailure Job, doubled per retry up to 6 minutes (Kubernetes: 10 s). */
@@ -35,6 +40,8 @@ interface ActiveRun {
   run: string;
   generation: string;
   handle: JobHandle;
+  /** The runtime build the run's root is made of. */
+  runtime?: { name: string; build: string };
   /** Set when the controller itself ends the run: why. */
   stopReason?: "DeadlineExceeded" | "Superseded";
 }
@@ -69,6 +76,11 @@ export class JobController {
     return new Map([...this.runs].map(([name, active]) => [name, active.run]));
   }
 
+  /** Runtime builds (absolute paths) that running jobs use. */
+  buildsInUse(): ReadonlySet<string> {
+    return new Set([...this.runs.values()].flatMap((active) => (active.runtime ? [active.runtime.build] : [])));
+  }
+
   /**
    * After a restart: watch again every run the stored statuses call Running.
    * One that ended meanwhile is recorded from its exit record; one whose
@@ -83,7 +95,7 @@ export class JobController {
       if (phase !== "Running" || !run) return;
       try {
         const handle = await attachJob(runPaths(this.o.layout, name, run).supervisor);
-        this.watchRun(name, { run, generation: object.metadata.generation, handle });
+        this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(object.status.runtime ? { runtime: object.status.runtime } : {}) });
         this.o.logger.info({ key: jobKey(name), run }, "re-adopted running job");
       } catch (e) {
         await this.save(name, {
@@ -180,18 +192,42 @@ export class JobController {
       await this.save(name, object);
       return { requeueAfter: Date.parse(status.nextAttemptAt) - Date.now() };
     }
-    await this.start(name, object, manifest, entry);
+    let runtime: Extract<RuntimeResolution, { ok: true }> | undefined;
+    if (spec.runtime) {
+      const resolved = this.o.runtimes.resolve(spec.runtime);
+      if (!resolved.ok) {
+        // Waits, as a Pod waits for its image: the Runtime controller wakes it when the runtime is Ready.
+        if (status.reason !== "RuntimeNotReady" || status.message !== resolved.message) {
+          this.o.events.record(key, { type: "Normal", reason: "RuntimeNotReady", message: resolved.message });
+        }
+        object.status = { ...status, phase: "Pending", reason: "RuntimeNotReady", message: resolved.message };
+        await this.save(name, object);
+        return;
+      }
+      runtime = resolved;
+    }
+    await this.start(name, object, manifest, entry, runtime);
   }
 
-  private async start(name: string, object: JobObject, manifest: JobManifestWithDefaults, entry: ManifestEntry) {
+  private async start(
+    name: string,
+    object: JobObject,
+    manifest: JobManifestWithDefaults,
+    entry: ManifestEntry,
+    runtime: Extract<RuntimeResolution, { ok: true }> | undefined,
+  ) {
     const status = object.status;
+    if (status.reason === "RuntimeNotReady") {
+      delete status.reason;
+      delete status.message;
+    }
     const attempt = status.attempts + 1;
     const run = runId(object.metadata.generation, attempt);
     const now = new Date().toISOString();
     let handle: JobHandle;
     try {
       const manifestFile = join(this.o.layout.manifestsDir, entry.file);
-      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run));
+      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build));
     } catch (e) {
       const message = (e as Error).message;
       const reason = e instanceof InvalidJobSpecError ? "InvalidSpec" : "StartError";
@@ -209,7 +245,10 @@ export class JobController {
       conditions: status.conditions,
     };
     delete object.status.nextAttemptAt;
-    this.watchRun(name, { run, generation: object.metadata.generation, handle });
+    delete object.status.runtime;
+    const used = runtime ? { name: runtime.name, build: runtime.build.path } : undefined;
+    if (used) object.status.runtime = used;
+    this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(used ? { runtime: used } : {}) });
     this.o.events.record(jobKey(name), { type: "Normal", reason: "Started", message: `Run ${run} started (pid ${handle.pid})` });
     await this.save(name, object);
     const deadline = manifest.spec.activeDeadlineSeconds;
@@ -227,6 +266,7 @@ export class JobController {
   /** A run ended: record how, and decide between Succeeded, a retry and Failed. */
   private async exited(name: string, active: ActiveRun, exit: JobExit | undefined, error?: Error): Promise<void> {
     if (this.runs.get(name) === active) this.runs.delete(name);
+    if (active.runtime) this.o.onRuntimeReleased?.(active.runtime.name);
     try {
       const object = this.objects.get(name);
       if (active.stopReason === "Superseded" || !object || object.metadata.generation !== active.generation) return;
@@ -335,7 +375,6 @@ function readiness(conditions: JobStatus["conditions"], entry: ManifestEntry): J
  * running it without what it asked for.
  */
 function unsupported(spec: JobManifestWithDefaults["spec"]): { reason: string; message: string } | undefined {
-  if (spec.runtime) return { reason: "RuntimeNotFound", message: `Runtime '${spec.runtime}' is not installed` };
   if (spec.volumes?.length) return { reason: "VolumeNotFound", message: `Volume '${spec.volumes[0]!.name}' does not exist` };
   if (spec.network !== "none") return { reason: "NetworkNotFound", message: `Network '${spec.network}' does not exist` };
   if (spec.schedule) return { reason: "ScheduleNotSupported", message: `spec.schedule '${spec.schedule}' needs the scheduler, which this joblet does not have` };

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { cp, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
-import { resolveResources, type JobManifestWithDefaults } from "../../api/index.js";
+import { resolveResources, type JobManifestWithDefaults, type RuntimeBuild } from "../../api/index.js";
 import { minimalHostRoot, type JobSpec as EngineSpec } from "../../isolation/index.js";
+import { runtimeRoot } from "../../runtimes/job-root.js";
 import { runLogDir, runRecordDir, type StateLayout } from "../../store/index.js";
 
 /** Total bytes of a Job's `files` staged for one run. The job's /work tmpfs caps what it can grow to. */
@@ -65,26 +66,34 @@ async function treeSize(path: string): Promise<number> {
   return total;
 }
 
-/** Everything the engine needs for one run of a Job, with its directories made and files staged. */
+/**
+ * Everything the engine needs for one run of a Job, with its directories made
+ * and files staged. On a runtime, the root is the runtime's tree and its
+ * variables come first, the Job's own overriding them; otherwise the root is
+ * the host's minimal set.
+ */
 export async function engineSpecFor(
   layout: StateLayout,
   manifest: JobManifestWithDefaults,
   manifestFile: string,
   run: string,
+  runtime?: RuntimeBuild,
 ): Promise<EngineSpec> {
   const name = manifest.metadata.name;
   const paths = runPaths(layout, name, run);
   // The supervisor dir is made by spawnJob; the logs dir is ours.
   await mkdir(paths.logs, { recursive: true });
   const seeded = await stageFiles(manifest, manifestFile, paths.files);
-  const env: Record<string, string> = { PATH: DEFAULT_PATH };
+  const fromRuntime = runtime ? runtimeRoot(runtime.path, runtime.config, DEFAULT_PATH) : undefined;
+  const env: Record<string, string> = fromRuntime ? { ...fromRuntime.env } : { PATH: DEFAULT_PATH };
   for (const variable of manifest.spec.env ?? []) env[variable.name] = variable.value;
+  const root = fromRuntime ? { readOnly: [...fromRuntime.readOnly], symlinks: [...fromRuntime.symlinks] } : minimalHostRoot();
   const spec: EngineSpec = {
     id: engineId(name, run),
     hostname: name,
     argv: [...manifest.spec.command, ...(manifest.spec.args ?? [])],
     env,
-    rootfs: { ...minimalHostRoot(), ...(seeded ? { workSeed: paths.files } : {}) },
+    rootfs: { ...root, ...(seeded ? { workSeed: paths.files } : {}) },
     limits: resolveResources(manifest.spec.resources),
     logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
     runDir: paths.supervisor,
