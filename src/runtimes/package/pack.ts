@@ -94,8 +94,12 @@ async function addEntry(tar: Pack, root: string, rel: string): Promise<boolean> 
         if (sink.destroyed) return;
         if (!sink.write(chunk)) {
           await new Promise<void>((resolve) => {
-            sink.once("drain", () => resolve());
-            sink.once("close", () => resolve());
+            // Whichever comes first; the other listener goes too, or a big file piles them up.
+            const done = () => {
+              sink.off("drain", done).off("close", done);
+              resolve();
+            };
+            sink.on("drain", done).on("close", done);
           });
         }
       }
