@@ -52,6 +52,10 @@ static int join(char *out, size_t len, const char *root, const char *path) {
 /* Mount point for a bind: a directory for a directory, an empty file otherwise. */
 static int make_mount_point(const char *path, int is_dir) {
   if (is_dir) return make_dirs(path, 0755) == 0 ? 0 : -1;
+  /* A file mount point a runtime's tree already holds sits in a read-only
+   * bind: opening it for writing would fail with EROFS. */
+  struct stat st;
+  if (lstat(path, &st) == 0) return S_ISDIR(st.st_mode) ? (errno = EISDIR, -1) : 0;
   char parent[4096];
   snprintf(parent, sizeof parent, "%s", path);
   char *slash = strrchr(parent, '/');

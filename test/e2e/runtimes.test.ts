@@ -6,6 +6,7 @@
  * bad inputs that must leave nothing behind.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -131,6 +132,47 @@ describe("runtimes", () => {
     } finally {
       await other.cleanup();
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("installs a directory in the original Joblet's format: its runtime.yml kept as runtime.yml.original, mounts made safe", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "joblet-original-"));
+    try {
+      execFileSync("cp", ["-a", join(realpathSync(join(lab.stateDir, "runtimes/py-host")), "isolated"), join(dir, "isolated")]);
+      mkdirSync(join(dir, "isolated/tmp"));
+      const original = [
+        'name: "python-orig"',
+        'version: "3.11"',
+        "mounts:",
+        '  - source: "isolated/usr/bin"',
+        '    target: "/usr/local/bin"',
+        "    readonly: false",
+        '    selective: ["python3"]',
+        '  - source: "isolated/tmp"',
+        '    target: "/tmp"',
+        "    readonly: false",
+        "environment:",
+        '  PATH: "/usr/local/bin:$PATH"',
+        "features: [anything]",
+        "",
+      ].join("\n");
+      writeFileSync(join(dir, "runtime.yml"), original);
+      lab.write("runtimes/orig.yaml", runtime("python-orig", `source:\n  directory:\n    path: ${dir}`));
+      const ready = await lab.waitForRuntime("python-orig", (o) => o.status.phase === "Ready" || o.status.phase === "Failed");
+      expect(ready.status.phase, ready.status.message).toBe("Ready");
+      const build = ready.status.current!;
+      expect(readFileSync(join(build.path, "runtime.yml.original"), "utf8")).toBe(original);
+      // The symlink python3 -> python3.11 is resolved inside the tree: the bind never follows a link.
+      expect(build.config.mounts).toEqual([{ source: "usr/bin/python3.11", target: "/usr/local/bin/python3" }]);
+      const log = readFileSync(ready.status.buildLog!, "utf8");
+      expect(log).toContain("'/tmp' is provided by joblet itself; mount dropped");
+      expect(log).toContain("mounted read-only");
+      lab.write("jobs/orig.yaml", job("orig", `runtime: python-orig\ncommand: [sh-less, x]\n`.replace("[sh-less, x]", `[/usr/local/bin/python3, -c, "import os; print(os.environ['PATH'].split(':')[0]); open('/usr/local/bin/python3', 'ab')"]`)));
+      const done = await lab.waitFor("orig", (o) => o.status.phase === "Succeeded" || o.status.phase === "Failed");
+      expect(lab.log("orig", done.status.run!), `${done.status.message}\n${lab.log("orig", done.status.run!, "stderr")}`).toBe("/usr/local/bin\n");
+      expect(lab.log("orig", done.status.run!, "stderr")).toMatch(/\[Errno (13|30)\] (Permission denied|Read-only file system)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
