@@ -1,8 +1,10 @@
 /**
  * The columns `get` shows per kind. Jobs are what users look at most and carry phase,
- * exit code and timing; the other kinds report readiness through a Ready condition.
+ * exit code and timing; Runtimes their version, source, size and build progress (the
+ * same table `joblet runtime list` prints); the other kinds report readiness through a
+ * Ready condition.
  */
-import { formatBytes, type Kind } from "../api/index.js";
+import { formatBytes, type Kind, type RuntimeStatus } from "../api/index.js";
 import { humanDuration } from "./duration.js";
 import { condition, type ShownObject } from "./objects.js";
 import { APPLIED_FROM } from "./desired.js";
@@ -90,6 +92,64 @@ const readyColumns = (wide: boolean): Columns => ({
   },
 });
 
+type RuntimeShown = Partial<RuntimeStatus>;
+
+/** A Runtime's version: its installed build's, else its spec's, else what its name has after '@'. */
+export function runtimeVersion(object: ShownObject["object"]): string | undefined {
+  const status = object.status as RuntimeShown;
+  const spec = object.spec as { version?: unknown } | undefined;
+  const at = object.metadata.name.indexOf("@");
+  const version = status.current?.config?.version ?? spec?.version ?? (at === -1 ? undefined : object.metadata.name.slice(at + 1));
+  return typeof version === "string" && version !== "" ? version : undefined;
+}
+
+/** debian, host, package or directory: the installed build's source, else the one the spec sets. */
+export function runtimeSource(object: ShownObject["object"]): string | undefined {
+  const current = (object.status as RuntimeShown).current?.source;
+  if (typeof current === "string") return current;
+  const source = (object.spec as { source?: unknown } | undefined)?.source;
+  return source !== null && typeof source === "object" ? Object.keys(source)[0] : undefined;
+}
+
+/** True or False as the Ready condition says; "Building 42%" while a build is under way. */
+export function runtimeReady(object: ShownObject["object"]): string {
+  const status = object.status as RuntimeShown;
+  if (status.phase === "Building") {
+    const percent = status.progress?.percent;
+    return typeof percent === "number" ? `Building ${Math.floor(percent)}%` : "Building";
+  }
+  return condition(object, "Ready")?.status ?? (status.phase === "Ready" ? "True" : "False");
+}
+
+/** Since the installed build was made; else since the build under way started; else since the status was written. */
+function runtimeAge(shown: ShownObject, now: Date): string {
+  const status = shown.object.status as RuntimeShown;
+  const start = time(status.current?.builtAt) ?? time(status.progress?.startedAt) ?? shown.seen?.getTime();
+  return start === undefined ? "-" : humanDuration(now.getTime() - start);
+}
+
+/** Why a Runtime is not (or no longer) Ready: the failure's reason, the build's phase, or Ready's reason when False. */
+function runtimeReason(object: ShownObject["object"]): string | undefined {
+  const status = object.status as RuntimeShown;
+  if (status.phase === "Building") return status.progress?.phase;
+  if (status.reason !== undefined) return status.reason;
+  const ready = condition(object, "Ready");
+  return ready?.status === "False" ? ready.reason : undefined;
+}
+
+/** `get runtimes` and `runtime list`: one table for both. */
+const runtimeColumns = (wide: boolean): Columns => ({
+  headers: ["NAME", "VERSION", "SOURCE", "SIZE", "READY", "AGE", ...(wide ? ["FILES", "BUILD", "REASON", "PATH"] : [])],
+  row(shown, now) {
+    const object = shown.object;
+    const current = (object.status as RuntimeShown).current;
+    const size = typeof current?.sizeBytes === "number" ? humanBytes(current.sizeBytes) : undefined;
+    const base = [object.metadata.name, text(runtimeVersion(object)), text(runtimeSource(object)), text(size), runtimeReady(object), runtimeAge(shown, now)];
+    return wide ? [...base, text(current?.files), text(current?.id), text(runtimeReason(object)), text(current?.path)] : base;
+  },
+});
+
 export function columnsFor(kind: Kind, wide: boolean): Columns {
-  return kind === "Job" ? jobColumns(wide) : readyColumns(wide);
+  if (kind === "Job") return jobColumns(wide);
+  return kind === "Runtime" ? runtimeColumns(wide) : readyColumns(wide);
 }

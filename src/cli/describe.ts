@@ -66,7 +66,8 @@ function jobSpec(spec: Record<string, unknown>): Fields {
   ];
 }
 
-function quote(word: string): string {
+/** A word as a shell would need it written. */
+export function quote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
@@ -101,14 +102,16 @@ function usageFields(status: Record<string, unknown>): Fields {
   ];
 }
 
-function conditions(status: Record<string, unknown>, now: Date): string {
+/** The Conditions: section (also under `runtime info`). */
+export function conditions(status: Record<string, unknown>, now: Date): string {
   const list = status.conditions as { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] | undefined;
   if (!Array.isArray(list) || list.length === 0) return "Conditions:  <none>\n";
   const rows = list.map((c) => [c.type, c.status, c.reason || "-", since(c.lastTransitionTime, now), c.message || "-"]);
   return `Conditions:\n${indent(table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows))}`;
 }
 
-function events(status: Record<string, unknown>, now: Date): string {
+/** The Events: section (also under `runtime info`). */
+export function events(status: Record<string, unknown>, now: Date): string {
   const list = status.events as { type: string; reason: string; message: string; count?: number; lastTimestamp?: string }[] | undefined;
   if (!Array.isArray(list) || list.length === 0) return "Events:  <none>\n";
   const rows = list.map((e) => [e.type, e.reason, `${since(e.lastTimestamp, now)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ""}`, e.message]);
