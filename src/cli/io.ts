@@ -5,6 +5,8 @@
 
 export interface Writer {
   write(chunk: string | Uint8Array): unknown;
+  /** True when it is a terminal (process.stdout has it): progress is then redrawn in place. */
+  isTTY?: boolean;
 }
 
 export interface CliIo {
