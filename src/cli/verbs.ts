@@ -8,8 +8,9 @@ import { getCommand } from "./get.js";
 import type { CliIo } from "./io.js";
 import { logsCommand } from "./logs.js";
 import { runCommand } from "./run.js";
+import { runtimeCommand } from "./runtime/index.js";
 import { waitCommand } from "./wait.js";
 
 export function clientVerbs(io?: CliIo): Command[] {
-  return [applyCommand, getCommand, describeCommand, deleteCommand, logsCommand, waitCommand, diffCommand, runCommand].map((make) => make(io));
+  return [applyCommand, getCommand, describeCommand, deleteCommand, logsCommand, waitCommand, diffCommand, runCommand, runtimeCommand].map((make) => make(io));
 }
