@@ -38,7 +38,11 @@ export async function readRuntimes(layout: StateLayout, problem: (message: strin
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw new CliError(`Cannot read ${dir}: ${(e as Error).message}`);
   }
-  const files = entries.filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort(naturalOrder);
+  const files = entries
+    .filter((f) => f.endsWith(".json") && !f.startsWith("."))
+    .map((f) => f.slice(0, -".json".length))
+    .sort(naturalOrder)
+    .map((name) => `${name}.json`);
   const read = await Promise.all(
     files.map(async (file): Promise<ShownObject | undefined> => {
       const path = join(dir, file);
@@ -122,7 +126,7 @@ export function notReadyReason(status: Partial<RuntimeStatus>): string {
   return `it is ${status.phase}`;
 }
 
-/** "12.5 s": seconds with one decimal. */
+/** "12.5 s": seconds with one decimal; two under a second ("0.04 s"), where one would often say 0.0. */
 export function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 1000).toFixed(ms < 1000 ? 2 : 1)} s`;
 }

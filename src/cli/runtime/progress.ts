@@ -102,12 +102,13 @@ export async function followBuild(layout: StateLayout, name: string, gen: string
       const object = await readStatus(layout, "Runtime", name).catch(() => undefined);
       const status = object === undefined ? undefined : runtimeStatus(object);
       if (object !== undefined && status?.observedGeneration === gen) {
-        view.update(status);
+        // The end is said by the caller's own line, not as one more phase.
         if (status.phase === "Ready" && status.current?.generation === gen) return { ok: true, status };
         if (status.phase === "Failed") {
           const reason = status.reason ? ` (${status.reason})` : "";
           return { ok: false, message: `${ref("Runtime", name)} failed${reason}: ${status.message ?? "no message"}` };
         }
+        view.update(status);
       } else {
         view.update(object === undefined ? undefined : { ...status, phase: "Pending" });
         if (!(await exists(manifest))) return { ok: false, message: `${ref("Runtime", name)} was deleted while waiting for it` };
