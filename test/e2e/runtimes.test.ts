@@ -5,7 +5,7 @@
  * while a job runs, pack -> install as a package in a second state dir, and
  * bad inputs that must leave nothing behind.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +56,12 @@ describe("runtimes", () => {
     expect(build.files).toBeGreaterThan(100);
     expect(realpathSync(join(lab.stateDir, "runtimes/py-host"))).toBe(build.path);
     expect(existsSync(join(build.path, "isolated/usr/bin/python3"))).toBe(true);
+    // Read-only to jobs and readable by the job's user: root's, no group/other write, other read.
+    for (const path of walk(join(build.path, "isolated"))) {
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) continue;
+      expect({ path, uid: st.uid, write: st.mode & 0o022, read: st.mode & 0o004, setid: st.mode & 0o6000 }).toEqual({ path, uid: 0, write: 0, read: 4, setid: 0 });
+    }
 
     lab.write("jobs/probe.yaml", job("probe", `runtime: py-host\ncommand: [python3, -c, ${JSON.stringify(PROBE)}]\nenv: [{name: MINE, value: job}]`));
     const done = await lab.waitFor("probe", (o) => o.status.phase === "Succeeded" || o.status.phase === "Failed");
@@ -211,6 +217,15 @@ describe("runtimes", () => {
     expect(existsSync(path)).toBe(false);
   });
 });
+
+function* walk(dir: string): Generator<string> {
+  yield dir;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else yield path;
+  }
+}
 
 async function waitUntil(check: () => boolean, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
