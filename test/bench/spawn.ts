@@ -319,7 +319,7 @@ async function runBenchmark(opts: Options, cleanup: CleanupStack, slot: ChildSlo
   const peers = new Map<string, Peer>([...COMMAND_PEERS, joblet, jobletRuntime].map((p) => [p.name, p]));
   const prepared = new Map<string, Runner>();
   const rows = new Map<string, Row>();
-  for (const name of ["raw", "unshare", "bwrap", "crun", "runc", "nsenter", "joblet"]) {
+  for (const name of ["raw", "unshare", "bwrap", "crun", "runc", "nsenter", "joblet", "joblet-runtime"]) {
     throwIfAborted();
     const peer = peers.get(name) as Peer;
     const implied = name === "nsenter" && ctx.nsenterUsers.length > 0;
