@@ -249,6 +249,7 @@ export class RuntimeController {
     }
     await removeRuntime(this.o.layout, name, this.o.buildsInUse());
     if (this.objects.delete(name)) {
+      await this.writes.get(name)?.catch(() => undefined);
       await this.o.statuses.remove("Runtime", name);
       this.o.events.forget(runtimeKey(name));
       this.o.onReady(name);
@@ -272,11 +273,21 @@ export class RuntimeController {
 
   private static readonly EVENTS_KEPT = 10;
 
+  /** Writes of one Runtime's status, in order: a progress write must never land after the final one. */
+  private readonly writes = new Map<string, Promise<unknown>>();
+
   private async save(name: string, object: RuntimeObject): Promise<void> {
     const events = this.o.events.list(runtimeKey(name)).slice(-RuntimeController.EVENTS_KEPT);
     if (events.length) object = { ...object, status: { ...object.status, events } };
     this.objects.set(name, object);
-    await this.o.statuses.write("Runtime", name, object as unknown as Record<string, unknown>);
+    const previous = this.writes.get(name) ?? Promise.resolve();
+    const write = previous.catch(() => undefined).then(() => this.o.statuses.write("Runtime", name, object as unknown as Record<string, unknown>));
+    this.writes.set(name, write);
+    try {
+      await write;
+    } finally {
+      if (this.writes.get(name) === write) this.writes.delete(name);
+    }
   }
 }
 
