@@ -5,7 +5,7 @@ import { JobController, jobKey } from "../controllers/job/controller.js";
 import { engineId } from "../controllers/job/launch.js";
 import { RuntimeController, runtimeKey } from "../controllers/runtime/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
-import { EventLog, Informer, runController, WorkQueue } from "../reconciler/index.js";
+import { EventLog, Informer, runController, WorkQueue, type ReconcileResult } from "../reconciler/index.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
 import { ManifestDirectorySource } from "./manifest-source.js";
 
@@ -106,33 +106,30 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     for (const name of runtimeNames) runtimeQueue.add(runtimeKey(name));
     if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
 
+    // Keys being reconciled right now, for pending(): a queue's length misses them.
     let inFlight = 0;
+    const counted =
+      (reconcile: (key: string) => Promise<ReconcileResult | void>) =>
+      async (key: string): Promise<ReconcileResult | void> => {
+        inFlight++;
+        try {
+          return await reconcile(key);
+        } finally {
+          inFlight--;
+        }
+      };
     const runningRuntimes = runController({
       name: "runtime",
       queue: runtimeQueue,
       workers: o.runtimeWorkers ?? 2,
-      reconcile: async (key) => {
-        inFlight++;
-        try {
-          return await runtimes.reconcile(key);
-        } finally {
-          inFlight--;
-        }
-      },
+      reconcile: counted((key) => runtimes.reconcile(key)),
       logger,
     });
     const running = runController({
       name: "job",
       queue,
       workers: o.workers ?? 4,
-      reconcile: async (key) => {
-        inFlight++;
-        try {
-          return await controller.reconcile(key);
-        } finally {
-          inFlight--;
-        }
-      },
+      reconcile: counted((key) => controller.reconcile(key)),
       logger,
     });
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");

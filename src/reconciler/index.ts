@@ -32,3 +32,5 @@ export {
 } from "./conditions.js";
 export { EventLog, type EventLogOptions, type EventType, type ObjectEvent } from "./events.js";
 export { isObserved, markObserved, type ObservedStatus } from "./generation.js";
+export { RemovalGrace } from "./removal-grace.js";
+export { EVENTS_KEPT, storedMetadata, withEvents } from "./stored-object.js";

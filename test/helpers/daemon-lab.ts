@@ -48,43 +48,40 @@ export class DaemonLab {
   }
 
   status(name: string): JobObject | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.stateDir, "status/jobs", `${name}.json`), "utf8")) as JobObject;
-    } catch {
-      return undefined;
-    }
+    return this.stored<JobObject>("jobs", name);
   }
 
   /** Poll the stored status until `done` holds; fails with the last status seen. */
-  async waitFor(name: string, done: (o: JobObject) => boolean, timeoutMs = 20_000): Promise<JobObject> {
-    const end = Date.now() + timeoutMs;
-    let last: JobObject | undefined;
-    while (Date.now() < end) {
-      last = this.status(name);
-      if (last && done(last)) return last;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`Job '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
+  waitFor(name: string, done: (o: JobObject) => boolean, timeoutMs = 20_000): Promise<JobObject> {
+    return this.poll("Job", name, () => this.status(name), done, timeoutMs, 20);
   }
 
   runtime(name: string): RuntimeObject | undefined {
+    return this.stored<RuntimeObject>("runtimes", name);
+  }
+
+  /** Poll a Runtime's stored status until `done` holds; fails with the last status seen. */
+  waitForRuntime(name: string, done: (o: RuntimeObject) => boolean, timeoutMs = 60_000): Promise<RuntimeObject> {
+    return this.poll("Runtime", name, () => this.runtime(name), done, timeoutMs, 50);
+  }
+
+  private stored<T>(kindDir: string, name: string): T | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.stateDir, "status/runtimes", `${name}.json`), "utf8")) as RuntimeObject;
+      return JSON.parse(readFileSync(join(this.stateDir, "status", kindDir, `${name}.json`), "utf8")) as T;
     } catch {
       return undefined;
     }
   }
 
-  /** Poll a Runtime's stored status until `done` holds; fails with the last status seen. */
-  async waitForRuntime(name: string, done: (o: RuntimeObject) => boolean, timeoutMs = 60_000): Promise<RuntimeObject> {
+  private async poll<T extends { status: unknown }>(kind: string, name: string, read: () => T | undefined, done: (o: T) => boolean, timeoutMs: number, everyMs: number): Promise<T> {
     const end = Date.now() + timeoutMs;
-    let last: RuntimeObject | undefined;
+    let last: T | undefined;
     while (Date.now() < end) {
-      last = this.runtime(name);
+      last = read();
       if (last && done(last)) return last;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, everyMs));
     }
-    throw new Error(`Runtime '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
+    throw new Error(`${kind} '${name}' never reached the expected state; last status: ${JSON.stringify(last?.status)}`);
   }
 
   runs(name: string): string[] {

@@ -4,7 +4,16 @@ import type { Logger } from "pino";
 import type { JobManifestWithDefaults, JobStatus, StoredObject } from "../../api/index.js";
 import { inBatches, type ManifestEntry } from "../../daemon/manifest-source.js";
 import { attachJob, InvalidJobSpecError, spawnJob, type JobExit, type JobHandle } from "../../isolation/index.js";
-import { removeCondition, setCondition, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
+import {
+  RemovalGrace,
+  removeCondition,
+  setCondition,
+  storedMetadata,
+  withEvents,
+  type EventLog,
+  type ReconcileResult,
+  type WorkQueue,
+} from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
 import type { RuntimeResolution } from "../runtime/resolve.js";
 import { engineSpecFor, runId, runPaths } from "./launch.js";
@@ -61,14 +70,12 @@ export class JobController {
   private readonly objects = new Map<string, JobObject>();
   private readonly grace: number;
   private readonly backoffBase: number;
-  private readonly removalGrace: number;
-  /** Jobs whose manifest went missing: since when. */
-  private readonly missingSince = new Map<string, number>();
+  private readonly removalGrace: RemovalGrace;
 
   constructor(private readonly o: JobControllerOptions) {
     this.grace = o.gracePeriodMs ?? 10_000;
     this.backoffBase = o.backoffBaseMs ?? 10_000;
-    this.removalGrace = o.removalGraceMs ?? 1000;
+    this.removalGrace = new RemovalGrace(o.removalGraceMs ?? 1000);
   }
 
   /** Names of runs being watched, for the orphan sweep: engine runs dirs that must stay. */
@@ -111,14 +118,11 @@ export class JobController {
     const entry = this.o.desired.get(key);
     const active = this.runs.get(name);
     if (!entry) {
-      const since = this.missingSince.get(name) ?? Date.now();
-      this.missingSince.set(name, since);
-      const left = since + this.removalGrace - Date.now();
+      const left = this.removalGrace.missing(name);
       if (left > 0) return { requeueAfter: left };
-      this.missingSince.delete(name);
       return this.removed(name, active);
     }
-    this.missingSince.delete(name);
+    this.removalGrace.present(name);
     const stored = this.objects.get(name) ?? ((await this.o.statuses.read("Job", name)) as JobObject | undefined);
 
     if (!entry.manifest || !entry.generation) {
@@ -146,12 +150,7 @@ export class JobController {
     const object: JobObject = {
       apiVersion: "joblet/v1",
       kind: "Job",
-      metadata: {
-        name,
-        generation: entry.generation,
-        ...(manifest.metadata.labels ? { labels: manifest.metadata.labels } : {}),
-        ...(manifest.metadata.annotations ? { annotations: manifest.metadata.annotations } : {}),
-      },
+      metadata: storedMetadata(name, entry.generation, manifest.metadata),
       spec,
       status,
     };
@@ -347,12 +346,8 @@ export class JobController {
     await this.save(name, { ...object, status: { ...status, expired: true } });
   }
 
-  /** Events kept with the status, so that `joblet describe` (which reads files) shows them. */
-  private static readonly EVENTS_KEPT = 10;
-
   private async save(name: string, object: JobObject): Promise<void> {
-    const events = this.o.events.list(jobKey(name)).slice(-JobController.EVENTS_KEPT);
-    if (events.length) object = { ...object, status: { ...object.status, events } };
+    object = { ...object, status: withEvents(object.status, this.o.events.list(jobKey(name))) };
     this.objects.set(name, object);
     await this.o.statuses.write("Job", name, object as unknown as Record<string, unknown>);
   }

@@ -1,10 +1,18 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import type { RuntimeBuild, RuntimeManifestWithDefaults, RuntimeStatus, StoredObject } from "../../api/index.js";
 import type { ManifestEntry } from "../../daemon/manifest-source.js";
-import { setCondition, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
+import {
+  RemovalGrace,
+  setCondition,
+  storedMetadata,
+  withEvents,
+  type EventLog,
+  type ReconcileResult,
+  type WorkQueue,
+} from "../../reconciler/index.js";
 import { RuntimeSourceError, type BuildProgress } from "../../runtimes/build-context.js";
 import { buildId, buildRuntime } from "../../runtimes/build.js";
 import { buildLogPath, currentBuildId, makeCurrent, removeBuilds, removeRuntime } from "../../runtimes/installed.js";
@@ -53,13 +61,12 @@ export const runtimeKey = (name: string) => `Runtime/${name}`;
 export class RuntimeController {
   private readonly objects = new Map<string, RuntimeObject>();
   private readonly building = new Map<string, BuildUnderWay>();
-  private readonly missingSince = new Map<string, number>();
   private readonly retryBase: number;
-  private readonly removalGrace: number;
+  private readonly removalGrace: RemovalGrace;
 
   constructor(private readonly o: RuntimeControllerOptions) {
     this.retryBase = o.retryBaseMs ?? 30_000;
-    this.removalGrace = o.removalGraceMs ?? 1000;
+    this.removalGrace = new RemovalGrace(o.removalGraceMs ?? 1000);
   }
 
   /** Loads the stored statuses: jobs may resolve runtimes before their first reconcile. */
@@ -81,14 +88,11 @@ export class RuntimeController {
     const name = key.slice("Runtime/".length);
     const entry = this.o.desired.get(key);
     if (!entry) {
-      const since = this.missingSince.get(name) ?? Date.now();
-      this.missingSince.set(name, since);
-      const left = since + this.removalGrace - Date.now();
+      const left = this.removalGrace.missing(name);
       if (left > 0) return { requeueAfter: left };
-      this.missingSince.delete(name);
       return this.removed(name);
     }
-    this.missingSince.delete(name);
+    this.removalGrace.present(name);
     const stored = this.objects.get(name);
     if (!entry.manifest || !entry.generation) {
       // A broken manifest: the installed build stays in use; say why on the object.
@@ -114,12 +118,7 @@ export class RuntimeController {
     const object: RuntimeObject = {
       apiVersion: "joblet/v1",
       kind: "Runtime",
-      metadata: {
-        name,
-        generation,
-        ...(manifest.metadata.labels ? { labels: manifest.metadata.labels } : {}),
-        ...(manifest.metadata.annotations ? { annotations: manifest.metadata.annotations } : {}),
-      },
+      metadata: storedMetadata(name, generation, manifest.metadata),
       spec: manifest.spec,
       status,
     };
@@ -271,14 +270,11 @@ export class RuntimeController {
     await Promise.all([...this.building.values()].map((b) => b.done));
   }
 
-  private static readonly EVENTS_KEPT = 10;
-
   /** Writes of one Runtime's status, in order: a progress write must never land after the final one. */
   private readonly writes = new Map<string, Promise<unknown>>();
 
   private async save(name: string, object: RuntimeObject): Promise<void> {
-    const events = this.o.events.list(runtimeKey(name)).slice(-RuntimeController.EVENTS_KEPT);
-    if (events.length) object = { ...object, status: { ...object.status, events } };
+    object = { ...object, status: withEvents(object.status, this.o.events.list(runtimeKey(name))) };
     this.objects.set(name, object);
     const previous = this.writes.get(name) ?? Promise.resolve();
     const write = previous.catch(() => undefined).then(() => this.o.statuses.write("Runtime", name, object as unknown as Record<string, unknown>));
@@ -308,8 +304,6 @@ function validity(conditions: RuntimeStatus["conditions"], entry: ManifestEntry)
 }
 
 async function logTail(path: string): Promise<string> {
-  const size = await stat(path).then((s) => s.size).catch(() => 0);
-  if (size === 0) return "";
   const text = await readFile(path, "utf8").catch(() => "");
   return text.trimEnd().split("\n").slice(-LOG_TAIL_LINES).join("\n");
 }
