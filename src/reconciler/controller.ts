@@ -2,7 +2,7 @@ import type { WorkQueue } from "./workqueue.js";
 
 /** What a reconcile asks of the runner besides "done". */
 export interface ReconcileResult {
-  /** Look at the object again after this many ms (a deadline, a TTL, polling a run). */
+  /** Look at the object again after this many ms (a deadline, a TTL, polling a run); 0 or less: at once. */
   requeueAfter?: number;
 }
 
@@ -54,8 +54,10 @@ export function runController<K>(options: ControllerOptions<K>): RunningControll
       // Called through a promise so that a synchronous throw is handled like a rejection.
       const result = await Promise.resolve().then(() => reconcile(key));
       queue.forget(key);
+      // A delay that ran out while the reconcile was still busy (a status write after
+      // computing it) means "look again now": dropping it would lose the wake-up.
       const after = result?.requeueAfter;
-      if (after !== undefined && after > 0) queue.addAfter(key, after);
+      if (after !== undefined) queue.addAfter(key, after);
     } catch (err) {
       queue.addRateLimited(key);
       logger?.error(

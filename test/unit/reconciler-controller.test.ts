@@ -93,6 +93,26 @@ describe("runController", () => {
     expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(29);
   });
 
+  it("looks again at once when the delay asked for has already run out (a slow reconcile)", async () => {
+    const queue = new WorkQueue();
+    let calls = 0;
+    const again = deferred();
+    const controller = runController({
+      name: "late",
+      queue,
+      async reconcile() {
+        calls++;
+        if (calls === 2) again.resolve();
+        // The retry time was computed before a write that took longer than what was left.
+        return calls === 1 ? { requeueAfter: -3 } : {};
+      },
+    });
+    queue.add("job/late");
+    await Promise.race([again.promise, new Promise((r) => setTimeout(r, 1000))]);
+    await controller.stop();
+    expect(calls).toBe(2);
+  });
+
   it("runs keys concurrently on several workers, never one key twice, and stop waits for in-flight work", async () => {
     const queue = new WorkQueue();
     const active = new Map<string, number>();

@@ -187,9 +187,10 @@ export class JobController {
       await this.save(name, object);
       return;
     }
-    if (status.nextAttemptAt && Date.parse(status.nextAttemptAt) > Date.now()) {
+    const untilRetry = status.nextAttemptAt ? Date.parse(status.nextAttemptAt) - Date.now() : 0;
+    if (untilRetry > 0) {
       await this.save(name, object);
-      return { requeueAfter: Date.parse(status.nextAttemptAt) - Date.now() };
+      return { requeueAfter: untilRetry };
     }
     let runtime: Extract<RuntimeResolution, { ok: true }> | undefined;
     if (spec.runtime) {
