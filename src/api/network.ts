@@ -15,6 +15,10 @@ export const networkSpecSchema = z.strictObject({
     return typeof parsed === "string" ? parsed : undefined;
   }).meta({ description: "IPv4 block the network's addresses come from, e.g. 10.88.0.0/24; must not overlap another Network.", pattern: CIDR_PATTERN }),
   egress: z.boolean().default(false).meta({ description: "Allow traffic out of the host (NAT through nftables)." }),
+  hostPorts: z
+    .array(z.number().int().min(1).max(65535))
+    .optional()
+    .meta({ description: "Ports of the host's own address on this network (the gateway) that its jobs may reach, TCP and UDP. None by default." }),
 });
 
 export const networkSchema = manifestSchema("Network", networkSpecSchema).superRefine((manifest, ctx) => {

@@ -121,6 +121,29 @@ export interface RuntimeStatus {
   events?: JobEvent[];
 }
 
+export type NetworkPhase = "Pending" | "Ready" | "Terminating" | "Failed";
+
+export interface NetworkStatus {
+  observedGeneration?: string;
+  phase: NetworkPhase;
+  /** Ready (jobs can be put on it) and Valid (the manifest parses). */
+  conditions: Condition[];
+  cidr?: string;
+  /** The bridge's own address: the jobs' default route. */
+  gateway?: string;
+  /** The host's bridge interface. */
+  bridge?: string;
+  egress?: boolean;
+  hostPorts?: number[];
+  /** Addresses leased to running jobs, and how many the block has. */
+  addresses?: { used: number; capacity: number };
+  /** The running jobs on it, with their addresses. */
+  users?: { job: string; ip: string }[];
+  reason?: string;
+  message?: string;
+  events?: JobEvent[];
+}
+
 export interface StoredObject<Spec = unknown, Status = unknown> {
   apiVersion: "joblet/v1";
   kind: string;
