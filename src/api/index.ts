@@ -25,6 +25,7 @@ export type { NetworkSpec } from "./network.js";
 export type { Condition, ConditionStatus, JobEvent, JobPhase, JobStatus, JobUsage, StoredObject } from "./status.js";
 export type { RuntimeBuild, RuntimeConfig, RuntimeMount, RuntimePhase, RuntimeStatus } from "./status.js";
 export type { NetworkPhase, NetworkStatus } from "./status.js";
+export type { VolumePhase, VolumeStatus } from "./status.js";
 export type { JobManifest, JobManifestWithDefaults, RuntimeManifest, RuntimeManifestWithDefaults };
 export type { VolumeManifest, VolumeManifestWithDefaults, NetworkManifest, NetworkManifestWithDefaults };
 

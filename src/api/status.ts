@@ -36,6 +36,8 @@ export interface JobStatus {
   run?: string;
   /** The runtime the current run uses: the Runtime's name and the build's path, kept until the run ends. */
   runtime?: { name: string; build: string };
+  /** The Volumes the current (or last) run mounts: a Volume is not removed while a run that mounts it is Running. */
+  volumes?: string[];
   /** Runs started for the current spec. */
   attempts: number;
   startTime?: string;
@@ -141,6 +143,37 @@ export interface NetworkStatus {
   users?: { job: string; ip: string }[];
   reason?: string;
   message?: string;
+  events?: JobEvent[];
+}
+
+export type VolumePhase = "Pending" | "Ready" | "Terminating" | "Failed";
+
+export interface VolumeStatus {
+  observedGeneration?: string;
+  phase: VolumePhase;
+  /** Ready (jobs can mount it) and Valid (the manifest parses). */
+  conditions: Condition[];
+  /** What is mounted, which stays what it was when a change of spec.type is refused. */
+  type?: "filesystem" | "memory";
+  /** The size in bytes the volume was made or last resized to: its hard limit. */
+  size?: number;
+  /** Bytes in use (statfs), as of the last reconcile. */
+  used?: number;
+  /** The running Jobs that mount it. */
+  users?: string[];
+  /** Host path of the mount; jobs get a bind of it at /volumes/<name>. */
+  mountPath?: string;
+  /** The loop device a filesystem volume's image is attached to. */
+  device?: string;
+  /** A filesystem volume's ext4 image; kept when the Volume is deleted with reclaimPolicy Retain. */
+  image?: string;
+  /** When the volume was first mounted (RFC 3339). */
+  createdAt?: string;
+  reason?: string;
+  message?: string;
+  /** Failed attempts in a row: the retry delay doubles with each. */
+  failures?: number;
+  nextAttemptAt?: string;
   events?: JobEvent[];
 }
 

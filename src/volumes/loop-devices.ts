@@ -1,0 +1,52 @@
+/**
+ * Loop devices behind filesystem volumes. They are attached by `mount -o
+ * loop`, which sets the autoclear flag: the kernel detaches the device when
+ * the last mount of it goes (also the binds inside jobs). Detaching here is
+ * for devices that outlived that, e.g. attached by hand without autoclear.
+ */
+import { constants } from "node:fs";
+import { access, readdir, readFile } from "node:fs/promises";
+import { VolumeError } from "./errors.js";
+import { runTool } from "./host-tool.js";
+
+export const LOOP_CONTROL = "/dev/loop-control";
+
+/** Throws LoopUnavailable unless this host can attach loop devices. */
+export async function requireLoopDevices(volume: string): Promise<void> {
+  try {
+    await access(LOOP_CONTROL, constants.R_OK | constants.W_OK);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "is missing (load the loop module: modprobe loop)" : `cannot be opened (${(e as NodeJS.ErrnoException).code})`;
+    throw new VolumeError(
+      "LoopUnavailable",
+      `Cannot attach filesystem Volume '${volume}': ${LOOP_CONTROL} ${why}; without a loop device the size cannot be enforced. Use type memory, or give this host loop devices`,
+    );
+  }
+}
+
+/** Loop devices (/dev/loopN) whose backing file is `image`. */
+export async function loopDevicesOf(image: string): Promise<string[]> {
+  const devices: string[] = [];
+  for (const name of await readdir("/sys/block").catch(() => [] as string[])) {
+    if (!name.startsWith("loop")) continue;
+    const backing = await readFile(`/sys/block/${name}/loop/backing_file`, "utf8").catch(() => undefined);
+    // A deleted backing file shows with " (deleted)" after its path.
+    if (backing !== undefined && backing.trim().replace(/ \(deleted\)$/, "") === image) devices.push(`/dev/${name}`);
+  }
+  return devices;
+}
+
+/**
+ * Waits for autoclear to let go of `image`'s loop devices, then detaches any
+ * left. The kernel clears an autoclear device when its last user closes it,
+ * which can trail the unmount by a moment.
+ */
+export async function detachLoopDevices(image: string, volume: string, waitMs = 2000): Promise<void> {
+  const end = Date.now() + waitMs;
+  let left = await loopDevicesOf(image);
+  while (left.length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = await loopDevicesOf(image);
+  }
+  for (const device of left) await runTool("UnmountFailed", `Cannot detach ${device} from Volume '${volume}'`, "losetup", ["-d", device]);
+}

@@ -1,0 +1,25 @@
+import { rm } from "node:fs/promises";
+import { VolumeError } from "./errors.js";
+import { runTool } from "./host-tool.js";
+import { detachLoopDevices } from "./loop-devices.js";
+import { mountAt, mountsUnder } from "./mountinfo.js";
+import type { VolumePaths } from "./paths.js";
+
+/**
+ * Unmounts a volume (every mount stacked on its mount point) and makes sure
+ * no loop device is left on its image. Binds inside jobs that still run keep
+ * the filesystem alive until they end; callers unmount only unused volumes.
+ */
+export async function unmountVolume(paths: VolumePaths, volume: string): Promise<void> {
+  for (let mounted = await mountAt(paths.mountPath); mounted; mounted = await mountAt(paths.mountPath)) {
+    await runTool("UnmountFailed", `Cannot unmount Volume '${volume}'`, "umount", [paths.mountPath]);
+  }
+  await detachLoopDevices(paths.image, volume);
+}
+
+/** reclaimPolicy Delete: the image and everything else of the volume go. Refuses while anything is still mounted. */
+export async function removeVolumeData(paths: VolumePaths, volume: string): Promise<void> {
+  const mounted = await mountsUnder(paths.dir);
+  if (mounted.length) throw new VolumeError("UnmountFailed", `Cannot remove Volume '${volume}': ${mounted.map((m) => m.mountPoint).join(", ")} is still mounted`);
+  await rm(paths.dir, { recursive: true, force: true });
+}
