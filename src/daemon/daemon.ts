@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { JobController, jobKey } from "../controllers/job/controller.js";
 import { engineId } from "../controllers/job/launch.js";
 import { RuntimeController, runtimeKey } from "../controllers/runtime/controller.js";
+import { VolumeController, volumeKey } from "../controllers/volume/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
 import { EventLog, Informer, runController, WorkQueue, type ReconcileResult } from "../reconciler/index.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
@@ -59,6 +60,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     });
     const queue = new WorkQueue<string>();
     const runtimeQueue = new WorkQueue<string>();
+    const volumeQueue = new WorkQueue<string>();
     const events = new EventLog();
     // Jobs waiting for a runtime are woken when it is Ready (or gone, to say so).
     const wakeJobsOn = (runtime: string) => {
@@ -78,9 +80,29 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onReady: wakeJobsOn,
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
+    // Jobs waiting for a volume are woken when it is Ready (or gone, to say so).
+    const wakeJobsOnVolume = (volume: string) => {
+      for (const [key, entry] of informer.list()) {
+        const wanted = key.startsWith("Job/") ? (entry.manifest as { spec?: { volumes?: { name: string }[] } } | undefined)?.spec?.volumes : undefined;
+        if (wanted?.some((v) => v.name === volume)) queue.add(key);
+      }
+    };
+    const volumes: VolumeController = new VolumeController({
+      layout,
+      statuses,
+      desired: informer,
+      queue: volumeQueue,
+      events,
+      logger,
+      users: () => controller.volumeUsers(),
+      onReady: wakeJobsOnVolume,
+      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
+    });
     const controller = new JobController({
       runtimes,
       onRuntimeReleased: (name) => runtimeQueue.add(runtimeKey(name)),
+      volumes,
+      onVolumeUsersChanged: (names) => names.forEach((name) => volumeQueue.add(volumeKey(name))),
       layout,
       statuses,
       desired: informer,
@@ -93,17 +115,21 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     });
 
     const runtimeNames = await runtimes.adopt();
+    // Mounted before any job starts: a job never finds its volume's mount point empty.
+    const volumeNames = await volumes.adopt();
     await controller.adopt();
     sweepOrphans(layout, controller.activeRuns(), new Set(await statuses.list("Job")), logger);
 
     informer.onChange((key) => {
       if (key.startsWith("Job/")) queue.add(key);
       else if (key.startsWith("Runtime/")) runtimeQueue.add(key);
+      else if (key.startsWith("Volume/")) volumeQueue.add(key);
     });
     await informer.start();
     // Jobs whose manifests went away while no daemon ran are stopped and cleaned up too.
     for (const name of await statuses.list("Job")) queue.add(jobKey(name));
     for (const name of runtimeNames) runtimeQueue.add(runtimeKey(name));
+    for (const name of volumeNames) volumeQueue.add(volumeKey(name));
     if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
 
     // Keys being reconciled right now, for pending(): a queue's length misses them.
@@ -125,6 +151,13 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       reconcile: counted((key) => runtimes.reconcile(key)),
       logger,
     });
+    const runningVolumes = runController({
+      name: "volume",
+      queue: volumeQueue,
+      workers: 2,
+      reconcile: counted((key) => volumes.reconcile(key)),
+      logger,
+    });
     const running = runController({
       name: "job",
       queue,
@@ -135,11 +168,13 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
     return {
       layout,
-      pending: () => queue.len() + runtimeQueue.len() + inFlight,
+      pending: () => queue.len() + runtimeQueue.len() + volumeQueue.len() + inFlight,
       async stop() {
         await informer.stop();
         await running.stop();
         await runningRuntimes.stop();
+        // Volumes stay mounted: running jobs use them, and the next daemon adopts them.
+        await runningVolumes.stop();
         await runtimes.stop();
         releaseLock();
         logger.info("joblet daemon stopped; running jobs carry on under their supervisors");

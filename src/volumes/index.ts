@@ -2,7 +2,7 @@
 export { VolumeError, type VolumeFailure } from "./errors.js";
 export { volumePaths, type VolumePaths } from "./paths.js";
 export { mountAt, mountsUnder, parseMountinfo, readMounts, type MountEntry } from "./mountinfo.js";
-export { LOOP_CONTROL, detachLoopDevices, loopDevicesOf, requireLoopDevices } from "./loop-devices.js";
+export { LOOP_CONTROL, attachedLoopDevices, detachLoopDevices, loopDevicesOf, requireLoopDevices } from "./loop-devices.js";
 export { ext4Bytes, formatImage, growOffline, growOnline, mountImage } from "./filesystem.js";
 export { mountTmpfs, resizeTmpfs } from "./memory.js";
 export { volumeUsage } from "./usage.js";

@@ -24,16 +24,21 @@ export async function requireLoopDevices(volume: string): Promise<void> {
   }
 }
 
-/** Loop devices (/dev/loopN) whose backing file is `image`. */
-export async function loopDevicesOf(image: string): Promise<string[]> {
-  const devices: string[] = [];
+/** Every attached loop device (/dev/loopN) with its backing file. */
+export async function attachedLoopDevices(): Promise<{ device: string; backingFile: string }[]> {
+  const attached: { device: string; backingFile: string }[] = [];
   for (const name of await readdir("/sys/block").catch(() => [] as string[])) {
     if (!name.startsWith("loop")) continue;
     const backing = await readFile(`/sys/block/${name}/loop/backing_file`, "utf8").catch(() => undefined);
     // A deleted backing file shows with " (deleted)" after its path.
-    if (backing !== undefined && backing.trim().replace(/ \(deleted\)$/, "") === image) devices.push(`/dev/${name}`);
+    if (backing !== undefined) attached.push({ device: `/dev/${name}`, backingFile: backing.trim().replace(/ \(deleted\)$/, "") });
   }
-  return devices;
+  return attached;
+}
+
+/** Loop devices whose backing file is `image`. */
+export async function loopDevicesOf(image: string): Promise<string[]> {
+  return (await attachedLoopDevices()).filter((l) => l.backingFile === image).map((l) => l.device);
 }
 
 /**

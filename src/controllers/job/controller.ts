@@ -16,6 +16,7 @@ import {
 } from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
 import type { RuntimeResolution } from "../runtime/resolve.js";
+import type { VolumeClaim, VolumeMount } from "../volume/controller.js";
 import { engineSpecFor, runId, runPaths } from "./launch.js";
 
 export type JobObject = StoredObject<JobManifestWithDefaults["spec"], JobStatus>;
@@ -32,6 +33,10 @@ export interface JobControllerOptions {
   runtimes: { resolve(ref: string): RuntimeResolution };
   /** A run on a runtime ended: its build may now be removed if no longer current. */
   onRuntimeReleased?(name: string): void;
+  /** The host mounts of a Job's `spec.volumes`, or why it must wait for them. */
+  volumes: { forJob(refs: readonly { name: string; readOnly: boolean }[]): VolumeClaim };
+  /** These Volumes gained or lost a user: their status lists users, and a deleted one waits for the last. */
+  onVolumeUsersChanged?(names: readonly string[]): void;
   /** SIGTERM to SIGKILL when a run is stopped. Default 10 s. */
   gracePeriodMs?: number;
   /** First retry delay of an OnFailure Job, doubled per retry up to 6 minutes (Kubernetes: 10 s). */
@@ -51,12 +56,16 @@ interface ActiveRun {
   handle: JobHandle;
   /** The runtime build the run's root is made of. */
   runtime?: { name: string; build: string };
+  /** The Volumes the run mounts. */
+  volumes?: string[];
   /** Set when the controller itself ends the run: why. */
   stopReason?: "DeadlineExceeded" | "Superseded";
 }
 
 const MAX_BACKOFF_MS = 6 * 60 * 1000;
 const FINISHED = new Set(["Succeeded", "Failed"]);
+/** Reasons a Job waits Pending for something else; cleared when its run starts. */
+const WAITING = new Set(["RuntimeNotReady", "VolumeNotFound", "VolumeNotReady"]);
 
 export const jobKey = (name: string) => `Job/${name}`;
 
@@ -67,6 +76,8 @@ export const jobKey = (name: string) => `Job/${name}`;
  */
 export class JobController {
   private readonly runs = new Map<string, ActiveRun>();
+  /** Volumes of Jobs between their volume check and their run's start: users already. */
+  private readonly volumeClaims = new Map<string, string[]>();
   private readonly objects = new Map<string, JobObject>();
   private readonly grace: number;
   private readonly backoffBase: number;
@@ -81,6 +92,17 @@ export class JobController {
   /** Names of runs being watched, for the orphan sweep: engine runs dirs that must stay. */
   activeRuns(): ReadonlyMap<string, string> {
     return new Map([...this.runs].map(([name, active]) => [name, active.run]));
+  }
+
+  /** Jobs that mount each Volume: running ones, and ones being started. */
+  volumeUsers(): ReadonlyMap<string, readonly string[]> {
+    const users = new Map<string, string[]>();
+    const add = (job: string, volumes: readonly string[] | undefined) => {
+      for (const volume of volumes ?? []) users.set(volume, [...(users.get(volume) ?? []), job]);
+    };
+    for (const [job, active] of this.runs) add(job, active.volumes);
+    for (const [job, volumes] of this.volumeClaims) if (!this.runs.has(job)) add(job, volumes);
+    return users;
   }
 
   /** Runtime builds (absolute paths) that running jobs use. */
@@ -102,7 +124,8 @@ export class JobController {
       if (phase !== "Running" || !run) return;
       try {
         const handle = await attachJob(runPaths(this.o.layout, name, run).supervisor);
-        this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(object.status.runtime ? { runtime: object.status.runtime } : {}) });
+        const { runtime, volumes } = object.status;
+        this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(runtime ? { runtime } : {}), ...(volumes?.length ? { volumes } : {}) });
         this.o.logger.info({ key: jobKey(name), run }, "re-adopted running job");
       } catch (e) {
         await this.save(name, {
@@ -195,18 +218,38 @@ export class JobController {
     let runtime: Extract<RuntimeResolution, { ok: true }> | undefined;
     if (spec.runtime) {
       const resolved = this.o.runtimes.resolve(spec.runtime);
-      if (!resolved.ok) {
-        // Waits, as a Pod waits for its image: the Runtime controller wakes it when the runtime is Ready.
-        if (status.reason !== "RuntimeNotReady" || status.message !== resolved.message) {
-          this.o.events.record(key, { type: "Normal", reason: "RuntimeNotReady", message: resolved.message });
-        }
-        object.status = { ...status, phase: "Pending", reason: "RuntimeNotReady", message: resolved.message };
-        await this.save(name, object);
-        return;
-      }
+      // Waits, as a Pod waits for its image: the Runtime controller wakes it when the runtime is Ready.
+      if (!resolved.ok) return this.waitFor(name, object, "RuntimeNotReady", resolved.message);
       runtime = resolved;
     }
-    await this.start(name, object, manifest, entry, runtime);
+    let volumes: VolumeMount[] = [];
+    if (spec.volumes?.length) {
+      const claim = this.o.volumes.forJob(spec.volumes);
+      // Waits, as a Pod waits for its volume claim: the Volume controller wakes it when the volume is Ready.
+      if (!claim.ok) return this.waitFor(name, object, claim.reason, claim.message);
+      // Recorded before anything else runs: from here on the Volume counts this Job as a user and stays mounted.
+      this.volumeClaims.set(name, claim.mounts.map((m) => m.name));
+      volumes = claim.mounts;
+    }
+    try {
+      await this.start(name, object, manifest, entry, runtime, volumes);
+    } finally {
+      // The run holds its volumes now, or there is no run.
+      this.releaseVolumeClaim(name);
+    }
+  }
+
+  private releaseVolumeClaim(name: string): void {
+    const volumes = this.volumeClaims.get(name);
+    if (volumes && this.volumeClaims.delete(name)) this.o.onVolumeUsersChanged?.(volumes);
+  }
+
+  /** Pending until something the Job needs is there; an event each time the reason changes. */
+  private async waitFor(name: string, object: JobObject, reason: string, message: string): Promise<void> {
+    const status = object.status;
+    if (status.reason !== reason || status.message !== message) this.o.events.record(jobKey(name), { type: "Normal", reason, message });
+    object.status = { ...status, phase: "Pending", reason, message };
+    await this.save(name, object);
   }
 
   private async start(
@@ -215,9 +258,10 @@ export class JobController {
     manifest: JobManifestWithDefaults,
     entry: ManifestEntry,
     runtime: Extract<RuntimeResolution, { ok: true }> | undefined,
+    volumes: VolumeMount[],
   ) {
     const status = object.status;
-    if (status.reason === "RuntimeNotReady") {
+    if (status.reason && WAITING.has(status.reason)) {
       delete status.reason;
       delete status.message;
     }
@@ -227,7 +271,7 @@ export class JobController {
     let handle: JobHandle;
     try {
       const manifestFile = join(this.o.layout.manifestsDir, entry.file);
-      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build));
+      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build, volumes));
     } catch (e) {
       const message = (e as Error).message;
       const reason = e instanceof InvalidJobSpecError ? "InvalidSpec" : "StartError";
@@ -246,9 +290,12 @@ export class JobController {
     };
     delete object.status.nextAttemptAt;
     delete object.status.runtime;
+    delete object.status.volumes;
     const used = runtime ? { name: runtime.name, build: runtime.build.path } : undefined;
     if (used) object.status.runtime = used;
-    this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(used ? { runtime: used } : {}) });
+    const mounted = volumes.map((v) => v.name);
+    if (mounted.length) object.status.volumes = mounted;
+    this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(used ? { runtime: used } : {}), ...(mounted.length ? { volumes: mounted } : {}) });
     this.o.events.record(jobKey(name), { type: "Normal", reason: "Started", message: `Run ${run} started (pid ${handle.pid})` });
     await this.save(name, object);
     const deadline = manifest.spec.activeDeadlineSeconds;
@@ -267,6 +314,7 @@ export class JobController {
   private async exited(name: string, active: ActiveRun, exit: JobExit | undefined, error?: Error): Promise<void> {
     if (this.runs.get(name) === active) this.runs.delete(name);
     if (active.runtime) this.o.onRuntimeReleased?.(active.runtime.name);
+    if (active.volumes) this.o.onVolumeUsersChanged?.(active.volumes);
     try {
       const object = this.objects.get(name);
       if (active.stopReason === "Superseded" || !object || object.metadata.generation !== active.generation) return;
@@ -371,7 +419,6 @@ function readiness(conditions: JobStatus["conditions"], entry: ManifestEntry): J
  * running it without what it asked for.
  */
 function unsupported(spec: JobManifestWithDefaults["spec"]): { reason: string; message: string } | undefined {
-  if (spec.volumes?.length) return { reason: "VolumeNotFound", message: `Volume '${spec.volumes[0]!.name}' does not exist` };
   if (spec.network !== "none") return { reason: "NetworkNotFound", message: `Network '${spec.network}' does not exist` };
   if (spec.schedule) return { reason: "ScheduleNotSupported", message: `spec.schedule '${spec.schedule}' needs the scheduler, which this joblet does not have` };
   return undefined;

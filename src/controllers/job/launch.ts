@@ -5,6 +5,7 @@ import { resolveResources, type JobManifestWithDefaults, type RuntimeBuild } fro
 import { minimalHostRoot, type JobSpec as EngineSpec } from "../../isolation/index.js";
 import { runtimeRoot } from "../../runtimes/job-root.js";
 import { runLogDir, runRecordDir, type StateLayout } from "../../store/index.js";
+import type { VolumeMount } from "../volume/controller.js";
 
 /** Total bytes of a Job's `files` staged for one run. The job's /work tmpfs caps what it can grow to. */
 export const MAX_FILES_BYTES = 64 * 1024 * 1024;
@@ -78,6 +79,7 @@ export async function engineSpecFor(
   manifestFile: string,
   run: string,
   runtime?: RuntimeBuild,
+  volumes: readonly VolumeMount[] = [],
 ): Promise<EngineSpec> {
   const name = manifest.metadata.name;
   const paths = runPaths(layout, name, run);
@@ -99,5 +101,11 @@ export async function engineSpecFor(
     runDir: paths.supervisor,
   };
   if (manifest.spec.workingDir !== undefined) spec.workingDir = manifest.spec.workingDir;
+  // Binds of the volumes' host mounts; a volume's root belongs to the job user, so a read-write one is writable.
+  for (const volume of volumes) {
+    const bind = { source: volume.hostPath, target: `/volumes/${volume.name}` };
+    if (volume.readOnly) spec.rootfs.readOnly.push(bind);
+    else (spec.rootfs.readWrite ??= []).push(bind);
+  }
   return spec;
 }
