@@ -2,11 +2,13 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pino } from "pino";
-import type { JobStatus, RuntimeStatus, StoredObject } from "../../src/api/index.js";
+import type { JobStatus, RuntimeStatus, StoredObject, VolumeStatus } from "../../src/api/index.js";
 import { startDaemon, type DaemonOptions, type RunningDaemon } from "../../src/daemon/daemon.js";
+import { releaseVolumesUnder } from "./volumes.js";
 
 export type JobObject = StoredObject<Record<string, unknown>, JobStatus>;
 export type RuntimeObject = StoredObject<Record<string, unknown>, RuntimeStatus>;
+export type VolumeObject = StoredObject<Record<string, unknown>, VolumeStatus>;
 
 /** A temporary state dir and a real daemon over it, for end-to-end tests. */
 export class DaemonLab {
@@ -65,6 +67,24 @@ export class DaemonLab {
     return this.poll("Runtime", name, () => this.runtime(name), done, timeoutMs, 50);
   }
 
+  volume(name: string): VolumeObject | undefined {
+    return this.stored<VolumeObject>("volumes", name);
+  }
+
+  /** Poll a Volume's stored status until `done` holds; fails with the last status seen. */
+  waitForVolume(name: string, done: (o: VolumeObject) => boolean, timeoutMs = 20_000): Promise<VolumeObject> {
+    return this.poll("Volume", name, () => this.volume(name), done, timeoutMs, 20);
+  }
+
+  /** Poll until the Volume's status is gone (it was removed); fails with the last status seen. */
+  async waitForVolumeGone(name: string, timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.volume(name) !== undefined) {
+      if (Date.now() > end) throw new Error(`Volume '${name}' was never removed; last status: ${JSON.stringify(this.volume(name)?.status)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   private stored<T>(kindDir: string, name: string): T | undefined {
     try {
       return JSON.parse(readFileSync(join(this.stateDir, "status", kindDir, `${name}.json`), "utf8")) as T;
@@ -98,16 +118,17 @@ export class DaemonLab {
 
   async cleanup(): Promise<void> {
     await this.stop();
+    // Volumes stay mounted when a daemon stops (the next one adopts them); a test's must not.
+    await releaseVolumesUnder(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
 
-/** A Runtime manifest. */
-export function runtime(name: string, spec: string): string {
-  return `apiVersion: joblet/v1\nkind: Runtime\nmetadata:\n  name: ${name}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
+/** A manifest of `kind` with `spec` (YAML lines) indented under spec:. */
+function manifest(kind: string, name: string, spec: string): string {
+  return `apiVersion: joblet/v1\nkind: ${kind}\nmetadata:\n  name: ${name}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
 }
 
-/** A Job manifest. */
-export function job(name: string, spec: string): string {
-  return `apiVersion: joblet/v1\nkind: Job\nmetadata:\n  name: ${name}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
-}
+export const runtime = (name: string, spec: string) => manifest("Runtime", name, spec);
+export const volume = (name: string, spec: string) => manifest("Volume", name, spec);
+export const job = (name: string, spec: string) => manifest("Job", name, spec);
