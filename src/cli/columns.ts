@@ -1,10 +1,10 @@
 /**
  * The columns `get` shows per kind. Jobs are what users look at most and carry phase,
  * exit code and timing; Runtimes their version, source, size and build progress (the
- * same table `joblet runtime list` prints); the other kinds report readiness through a
- * Ready condition.
+ * same table `joblet runtime list` prints); Volumes their type, size, use and users; the
+ * other kinds report readiness through a Ready condition.
  */
-import { formatBytes, type Kind, type RuntimeStatus } from "../api/index.js";
+import { formatBytes, type Kind, type RuntimeStatus, type VolumeStatus } from "../api/index.js";
 import { humanDuration } from "./duration.js";
 import { condition, type ShownObject } from "./objects.js";
 import { APPLIED_FROM } from "./desired.js";
@@ -24,9 +24,15 @@ function time(value: unknown): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-export function age(shown: ShownObject, now: Date): string {
-  const start = time(shown.object.status.startTime) ?? shown.seen?.getTime();
+/** Time since `start` (ms), or "-". */
+function since(start: number | undefined, now: Date): string {
   return start === undefined ? "-" : humanDuration(now.getTime() - start);
+}
+
+/** Since a Job's run started or a Volume was made; else since the status was first written. */
+export function age(shown: ShownObject, now: Date): string {
+  const status = shown.object.status;
+  return since(time(status.startTime) ?? time(status.createdAt) ?? shown.seen?.getTime(), now);
 }
 
 /** How long the run took, or has been running so far. */
@@ -77,11 +83,17 @@ const jobColumns = (wide: boolean): Columns => ({
     if (!wide) return base;
     const u = usage(s);
     // A broken or conflicting manifest is the reason to show when the run has none.
-    const notReady = condition(shown.object, "Ready");
-    const reason = s.reason ?? (notReady?.status === "False" ? notReady.reason : undefined);
-    return [...base, text(s.run), text(reason), u.cpu, u.memory, source(shown)];
+    return [...base, text(s.run), text(reasonOf(shown.object)), u.cpu, u.memory, source(shown)];
   },
 });
+
+/** The object's own reason (a failure's), else the Ready condition's when it is False: a broken or conflicting manifest. */
+function reasonOf(object: ShownObject["object"]): string | undefined {
+  const reason = object.status.reason;
+  if (typeof reason === "string") return reason;
+  const ready = condition(object, "Ready");
+  return ready?.status === "False" ? ready.reason : undefined;
+}
 
 const readyColumns = (wide: boolean): Columns => ({
   headers: ["NAME", "READY", "REASON", "AGE", ...(wide ? ["MESSAGE", "SOURCE"] : [])],
@@ -93,6 +105,7 @@ const readyColumns = (wide: boolean): Columns => ({
 });
 
 type RuntimeShown = Partial<RuntimeStatus>;
+type VolumeShown = Partial<VolumeStatus>;
 
 /** A Runtime's version: its installed build's, else its spec's, else what its name has after '@'. */
 export function runtimeVersion(object: ShownObject["object"]): string | undefined {
@@ -124,17 +137,13 @@ export function runtimeReady(object: ShownObject["object"]): string {
 /** Since the installed build was made; else since the build under way started; else since the status was written. */
 function runtimeAge(shown: ShownObject, now: Date): string {
   const status = shown.object.status as RuntimeShown;
-  const start = time(status.current?.builtAt) ?? time(status.progress?.startedAt) ?? shown.seen?.getTime();
-  return start === undefined ? "-" : humanDuration(now.getTime() - start);
+  return since(time(status.current?.builtAt) ?? time(status.progress?.startedAt) ?? shown.seen?.getTime(), now);
 }
 
 /** Why a Runtime is not (or no longer) Ready: the failure's reason, the build's phase, or Ready's reason when False. */
 function runtimeReason(object: ShownObject["object"]): string | undefined {
   const status = object.status as RuntimeShown;
-  if (status.phase === "Building") return status.progress?.phase;
-  if (status.reason !== undefined) return status.reason;
-  const ready = condition(object, "Ready");
-  return ready?.status === "False" ? ready.reason : undefined;
+  return status.phase === "Building" ? status.progress?.phase : reasonOf(object);
 }
 
 /** `get runtimes` and `runtime list`: one table for both. */
@@ -149,7 +158,36 @@ const runtimeColumns = (wide: boolean): Columns => ({
   },
 });
 
+/** At most three names, then how many more: a busy volume must not stretch the table. */
+function names(list: readonly string[] | undefined): string {
+  if (!list?.length) return "-";
+  return list.length <= 3 ? list.join(",") : `${list.slice(0, 3).join(",")} +${list.length - 3}`;
+}
+
+/** `get volumes`: what each volume is, how full it is and which running jobs mount it. */
+const volumeColumns = (wide: boolean): Columns => ({
+  headers: ["NAME", "TYPE", "SIZE", "USED", "USERS", "STATUS", "AGE", ...(wide ? ["RECLAIM", "DEVICE", "REASON", "PATH"] : [])],
+  row(shown, now) {
+    const object = shown.object;
+    const status = object.status as VolumeShown;
+    const spec = object.spec as { type?: string; size?: string | number; reclaimPolicy?: string } | undefined;
+    const size = typeof status.size === "number" ? humanBytes(status.size) : spec?.size;
+    const used = typeof status.used === "number" ? humanBytes(status.used) : undefined;
+    const base = [
+      object.metadata.name,
+      text(status.type ?? spec?.type),
+      text(size),
+      text(used),
+      names(status.users),
+      text(status.phase),
+      age(shown, now),
+    ];
+    return wide ? [...base, text(spec?.reclaimPolicy), text(status.device), text(reasonOf(object)), text(status.mountPath)] : base;
+  },
+});
+
 export function columnsFor(kind: Kind, wide: boolean): Columns {
+  if (kind === "Volume") return volumeColumns(wide);
   if (kind === "Job") return jobColumns(wide);
   return kind === "Runtime" ? runtimeColumns(wide) : readyColumns(wide);
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { VolumeStatus } from "../api/index.js";
 import { toYaml } from "../store/index.js";
 import { age, duration, humanBytes, source } from "./columns.js";
 import { humanDuration } from "./duration.js";
@@ -90,6 +91,27 @@ function jobStatus(shown: ShownObject, now: Date): Fields {
   ];
 }
 
+/** A Volume's status: what it is, how full, who uses it, where it lives on the host. */
+function volumeStatus(status: Record<string, unknown>): Fields {
+  const s = status as Partial<VolumeStatus>;
+  const bytes = (n: number | undefined) => (typeof n === "number" ? humanBytes(n) : undefined);
+  const percent = typeof s.used === "number" && typeof s.size === "number" && s.size > 0 ? ` (${Math.round((100 * s.used) / s.size)}%)` : "";
+  return [
+    ["Phase", s.phase],
+    ["Type", s.type],
+    ["Size", bytes(s.size)],
+    ["Used", s.used === undefined ? undefined : `${bytes(s.used)}${percent}`],
+    ["Users", s.users?.join(", ") || "<none>"],
+    ["Mount path", s.mountPath],
+    ["Device", s.device],
+    ["Image", s.image],
+    ["Created", s.createdAt],
+    ["Reason", s.reason],
+    ["Message", s.message],
+    ["Observed generation", s.observedGeneration],
+  ];
+}
+
 function usageFields(status: Record<string, unknown>): Fields {
   const u = status.usage as { cpuSeconds?: number; memoryPeakBytes?: number; ioReadBytes?: number; ioWriteBytes?: number } | undefined;
   if (u === undefined) return [];
@@ -147,6 +169,7 @@ export function describe(shown: ShownObject, now: Date): string {
   if (shown.hasStatus) {
     out += "Status:\n";
     if (isJob) out += block(jobStatus(shown, now), "  ");
+    else if (object.kind === "Volume") out += block(volumeStatus(object.status), "  ");
     else {
       const { conditions: _c, events: _e, ...rest } = object.status;
       if (Object.keys(rest).length > 0) out += indent(toYaml(rest));

@@ -82,12 +82,12 @@ describe("joblet get", () => {
   it("lists other kinds by their Ready condition", async () => {
     lab.status({
       apiVersion: "joblet/v1",
-      kind: "Volume",
+      kind: "Network",
       metadata: { name: "data", generation: "1" },
-      spec: { size: "1Gi" },
+      spec: { cidr: "10.1.0.0/24" },
       status: { conditions: [{ type: "Ready", status: "False", reason: "InvalidManifest", message: "x", lastTransitionTime: "2030-01-01T00:00:00Z" }] },
     });
-    const result = await lab.run(getCommand, ["volumes"]);
+    const result = await lab.run(getCommand, ["networks"]);
     expect(result.out.split("\n")[1]?.split(/\s{2,}/).slice(0, 3)).toEqual(["data", "False", "InvalidManifest"]);
   });
 
