@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "joblet",
-      "sources": ["addon/binding/addon.cc"],
+      "sources": ["addon/binding/addon.cc", "addon/binding/network.cc", "addon/binding/netlink.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"]
@@ -16,6 +16,7 @@
         "addon/supervisor/spec.c",
         "addon/supervisor/rootfs.c",
         "addon/supervisor/jobinit.c",
+        "addon/supervisor/netif.c",
         "addon/supervisor/seccomp.c",
         "addon/supervisor/privileges.c",
         "addon/supervisor/logs.c",

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "network.h"
+
 namespace {
 
 Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
@@ -60,6 +62,20 @@ class NetnsPool {
     return fd;
   }
 
+  // A namespace made now, for a job that needs its fd before it starts (its
+  // network is wired up from here) when the pool has none ready. Made on a
+  // thread of its own, joined: the event-loop thread never leaves the host's
+  // namespace. The fd, or -errno.
+  static int MakeNow() {
+    int result = -EIO;
+    std::thread([&result] {
+      int host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+      result = host < 0 ? -errno : MakeOne(host);
+      if (host >= 0) close(host);
+    }).join();
+    return result;
+  }
+
  private:
   static constexpr size_t kTarget = 2;
 
@@ -79,21 +95,24 @@ class NetnsPool {
 
   // unshare(CLONE_NEWNET) moves only this thread, so the rest of the process
   // never leaves the host's namespace; the thread goes back before returning.
+  // The fd, or -errno.
   static int MakeOne(int host) {
-    if (unshare(CLONE_NEWNET) < 0) return -1;
+    if (unshare(CLONE_NEWNET) < 0) return -errno;
     int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int err = fd < 0 ? errno : 0;
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo");
     bool up = sock >= 0 && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 &&
               (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(sock, SIOCSIFFLAGS, &ifr) == 0);
+    if (!up && !err) err = errno;
     if (sock >= 0) close(sock);
     bool back = setns(host, CLONE_NEWNET) == 0;
     if (!back) abort();  // a thread stuck in a job's namespace would be a silent isolation bug
-    if (!up && fd >= 0) {
-      close(fd);
-      return -1;
+    if (err) {
+      if (fd >= 0) close(fd);
+      return -err;
     }
     return fd;
   }
@@ -107,6 +126,13 @@ class NetnsPool {
 // takeNetns() -> fd of a fresh network namespace with lo up, or -1.
 Napi::Value TakeNetns(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), NetnsPool::Get().Take());
+}
+
+// makeNetns() -> fd of a network namespace made now, lo up; throws when not permitted.
+Napi::Value MakeNetns(const Napi::CallbackInfo& info) {
+  int fd = NetnsPool::MakeNow();
+  if (fd < 0) return ThrowErrno(info.Env(), "Cannot create a network namespace", -fd);
+  return Napi::Number::New(info.Env(), fd);
 }
 
 // The fork server: a resident copy of joblet-supervisor that forks one
@@ -420,10 +446,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("requestSupervisor", Napi::Function::New(env, RequestSupervisor));
   exports.Set("supervisorStarted", Napi::Function::New(env, SupervisorStarted));
   exports.Set("takeNetns", Napi::Function::New(env, TakeNetns));
+  exports.Set("makeNetns", Napi::Function::New(env, MakeNetns));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("ReadableWatch", ReadableWatch::Define(env));
+  ExportNetworkFunctions(env, exports);
   return exports;
 }
 

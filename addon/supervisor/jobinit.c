@@ -1,14 +1,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +15,9 @@
 
 /*
  * The job's PID 1. It finishes the isolation from inside the new namespaces
- * (cgroup namespace, hostname, root, loopback), drops every privilege, starts
- * the main process and then only reaps zombies and forwards signals to it.
+ * (network interfaces, cgroup namespace, hostname, root), drops every
+ * privilege, starts the main process and then only reaps zombies and forwards
+ * signals to it.
  * When the main process ends, init reports its wait status and exits, and the
  * kernel kills whatever else is left in the PID namespace.
  */
@@ -36,23 +34,6 @@ static void report(int fd, int type, int value, const char *text) {
 static void __attribute__((noreturn)) setup_failed(int fd, int err, const char *what) {
   report(fd, INIT_SETUP_FAILED, err, what);
   _exit(125);
-}
-
-/* A fresh network namespace has lo down; jobs expect to reach themselves. */
-static int loopback_up(void) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  strcpy(ifr.ifr_name, "lo");
-  int r = ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (r == 0) {
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    r = ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  int err = r < 0 ? -errno : 0;
-  close(s);
-  return err;
 }
 
 /* What the main process needs between clone and exec, shared with it (CLONE_VM). */
@@ -109,10 +90,13 @@ void jobinit_main(const struct job_spec *spec, const struct init_fds *fds) {
     if (setns(spec->netns_fd, CLONE_NEWNET) < 0) setup_failed(fds->status_w, errno, "join the job's network namespace");
     close(spec->netns_fd);
   }
+  /* Before privileges go: configuring eth0 takes CAP_NET_ADMIN in the job's namespace. */
+  int r;
+  if (spec->eth0_address && (r = eth0_configure(spec, err, sizeof err)) < 0) setup_failed(fds->status_w, -r, err);
   /* Root the cgroup namespace at the job's own cgroup, now that we are in it. */
   if (unshare(CLONE_NEWCGROUP) < 0) setup_failed(fds->status_w, errno, "cgroup namespace");
   if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) setup_failed(fds->status_w, errno, "set hostname");
-  int r = rootfs_enter(spec, err, sizeof err);
+  r = rootfs_enter(spec, err, sizeof err);
   if (r < 0) setup_failed(fds->status_w, -r, err);
   if (spec->netns_fd < 0 && (r = loopback_up()) < 0) setup_failed(fds->status_w, -r, "bring up lo");
   umask(022);

@@ -115,11 +115,19 @@ int spec_read(int fd, struct job_spec *spec, char *err, size_t errlen) {
     else if (!strcmp(key, "state")) spec->state_dir = value;
     else if (!strcmp(key, "seed")) spec->work_seed = value;
     else if (!strcmp(key, "netns")) spec->netns_inherited = !strcmp(value, "inherited");
+    else if (!strcmp(key, "net.eth0")) {
+      char *cur = value;
+      spec->eth0_address = next_field(&cur);
+      spec->eth0_prefix = atoi(next_field(&cur));
+      spec->eth0_gateway = next_field(&cur);
+    }
     else return fail(err, errlen, "unknown job spec key '%s'", key);
   }
   if (!spec->id || !spec->exec_path || !n_arg || !spec->root_dir || !spec->state_dir || !spec->log_stdout ||
       !spec->log_stderr || !spec->cwd)
     return fail(err, errlen, "job spec lacks one of %s", "id, exec, arg, root, state, log.stdout, log.stderr, cwd");
   if (!spec->hostname) spec->hostname = spec->id;
+  /* eth0 was made inside the namespace the daemon passes; a cloned one has none. */
+  if (spec->eth0_address && !spec->netns_inherited) return fail(err, errlen, "job spec has %s without an inherited network namespace", "net.eth0");
   return 0;
 }

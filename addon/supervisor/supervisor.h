@@ -57,6 +57,9 @@ struct job_spec {
   const char *work_seed;            /* host dir copied into /work before the job starts, or NULL */
   int netns_inherited;              /* the daemon passed a fresh network namespace on fd 5 */
   int netns_fd;                     /* that fd, or -1: clone a new one */
+  const char *eth0_address;         /* the job's eth0 (made by the daemon in that namespace), or NULL */
+  int eth0_prefix;
+  const char *eth0_gateway;         /* its default route */
 };
 
 /* main.c: supervise one job whose spec is on fd 3, channel on fd 4, netns on fd 5. */
@@ -85,6 +88,11 @@ struct init_msg { int type; int value; char text[248]; };
 
 /* seccomp.c: install the job's syscall filter (needs no_new_privs set first). 0 or -errno. */
 int seccomp_install_job_filter(void);
+
+/* netif.c: bring up lo; give eth0 the spec's address, bring it up, route through
+ * the gateway. 0 or -errno; eth0_configure describes the failed step in err. */
+int loopback_up(void);
+int eth0_configure(const struct job_spec *spec, char *err, size_t errlen);
 
 /* privileges.c: drop to uid/gid with no capabilities at all, no_new_privs. 0 or -errno. */
 int privileges_drop(uid_t uid, gid_t gid);
