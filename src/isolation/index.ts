@@ -1,5 +1,6 @@
 export * from "./spec.js";
 export { spawnJob, attachJob, type SpawnOptions } from "./spawn.js";
+export { ensureBridge, deleteLink, deleteLinkAsync, listLinks, createJobVeth, type HostLink } from "./net-links.js";
 export { JobHandle, DEFAULT_GRACE_PERIOD_MS } from "./job-handle.js";
 export { InvalidJobSpecError } from "./errors.js";
 export { minimalHostRoot } from "./host-root.js";

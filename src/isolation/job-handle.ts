@@ -2,6 +2,7 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { native } from "./native.js";
+import { removeJobVeth } from "./net-links.js";
 import { parseExitRecord, readExitState } from "./run-records.js";
 import type { JobExit } from "./spec.js";
 import type { SupervisorChannel } from "./supervisor-channel.js";
@@ -21,6 +22,8 @@ export interface HandleParts {
   startedAt: Date;
   /** The spawning daemon's line to the supervisor; absent after an attach. */
   channel?: SupervisorChannel;
+  /** Host end of the job's veth pair, removed when the job ends. */
+  hostInterface?: string | undefined;
 }
 
 /**
@@ -99,20 +102,24 @@ export class JobHandle {
     });
   }
 
-  /** The exit from the record sent over the channel, else from the one on disk. */
+  /** The exit from the record sent over the channel, else from the one on disk; the job's veth goes first. */
   private async settle(record?: string): Promise<JobExit> {
     this.finished = true;
     if (this.initPidfd >= 0) {
       closeSync(this.initPidfd);
       this.initPidfd = -1;
     }
-    const { backend, cgroup, runDir, supervisorPid, startedAt } = this.parts;
-    const exit = record ? parseExitRecord(record, backend, startedAt) : readExitState(runDir, backend, startedAt);
-    if (exit) return exit;
-    // The supervisor was killed before it could record anything: whatever is
-    // left of the job has no owner, so end it rather than leak it.
-    backend.killAll(cgroup);
-    backend.remove(cgroup);
-    throw new Error(`Job '${this.id}' lost its supervisor (pid ${supervisorPid}) before the exit was recorded`);
+    const { backend, cgroup, runDir, supervisorPid, startedAt, hostInterface } = this.parts;
+    try {
+      const exit = record ? parseExitRecord(record, backend, startedAt) : readExitState(runDir, backend, startedAt);
+      if (exit) return exit;
+      // The supervisor was killed before it could record anything: whatever is
+      // left of the job has no owner, so end it rather than leak it.
+      backend.killAll(cgroup);
+      backend.remove(cgroup);
+      throw new Error(`Job '${this.id}' lost its supervisor (pid ${supervisorPid}) before the exit was recorded`);
+    } finally {
+      if (hostInterface) await removeJobVeth(this.id, hostInterface);
+    }
   }
 }

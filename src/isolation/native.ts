@@ -3,7 +3,17 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { packageRoot } from "../package-root.js";
 
-/** The typed face of addon/binding/addon.cc. */
+/** A link of the daemon's network namespace. */
+export interface NativeLink {
+  name: string;
+  index: number;
+  /** "bridge", "veth"...; absent for links the kernel gives no kind (lo, physical NICs). */
+  kind?: string;
+  /** Name of the bridge this link is a port of. */
+  master?: string;
+}
+
+/** The typed face of addon/binding/addon.cc (and network.cc). */
 export interface NativeBinding {
   /**
    * Ask the fork server for a supervisor; it waits for its spec on specFd
@@ -20,6 +30,25 @@ export interface NativeBinding {
   supervisorStarted(): { pid: number; pidfd: number };
   /** A fresh network namespace (lo up) made ahead of time, or -1 when none is ready. */
   takeNetns(): number;
+  /** A fresh network namespace (lo up) made now, off the event-loop thread; throws when not permitted. */
+  makeNetns(): number;
+  /*
+   * rtnetlink, in the calling process's network namespace. Errors read
+   * "Cannot <step naming the interface>: <errno text>" and carry errno and code.
+   */
+  /** Create the bridge unless it exists, make address/prefix its only IPv4 address, bring it up. */
+  netEnsureBridge(name: string, address: string, prefix: number): void;
+  /** false when there was no such link. Blocks for about 20 ms (RCU grace periods). */
+  netDeleteLink(name: string): boolean;
+  /** The same on a libuv worker thread. */
+  netDeleteLinkAsync(name: string): Promise<boolean>;
+  netListLinks(): NativeLink[];
+  /**
+   * A veth pair: hostInterface here, its peer "eth0" made inside the namespace
+   * netnsFd; the host end joins bridge, or without one gets hostAddress/prefix,
+   * and is brought up. Nothing is left behind on failure.
+   */
+  netCreateVeth(netnsFd: number, veth: { hostInterface: string; bridge?: string; hostAddress?: string; prefix: number }): void;
   pidfdOpen(pid: number): number;
   /** false when the process has already exited. */
   pidfdSendSignal(pidfd: number, signal: number): boolean;

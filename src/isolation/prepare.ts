@@ -12,6 +12,7 @@ import {
   DEFAULT_WORK_SIZE_BYTES,
   DEFAULT_WORKING_DIR,
   type JobSpec,
+  type NetworkAttachment,
 } from "./spec.js";
 
 /** One step of building the root, in the order the supervisor performs them. */
@@ -73,6 +74,8 @@ export function prepareJob(spec: JobSpec): PreparedJob {
   }
   const logMaxBytes = spec.logs.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
   if (!Number.isInteger(logMaxBytes) || logMaxBytes < 1) fail(`log cap ${logMaxBytes} is not a positive number of bytes`);
+
+  if (spec.network !== undefined) checkNetwork(spec.network, fail);
 
   const mounts = planMounts(spec, uid, fail);
   const workingDir = posix.normalize(spec.workingDir ?? DEFAULT_WORKING_DIR);
@@ -142,6 +145,46 @@ function planMounts(spec: JobSpec, uid: number, fail: (reason: string) => never)
   const depth = (p: string) => p.split("/").length;
   const ordered = ops.map((op, i) => ({ op, i })).sort((a, b) => depth(a.op.target) - depth(b.op.target) || a.i - b.i).map((x) => x.op);
   return [...ordered, ...devices];
+}
+
+/** Interface names the kernel takes (at most 15 bytes), kept to characters no tool has to quote. */
+const INTERFACE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+/** An IPv4 address as an unsigned 32-bit number; undefined when text is not one (no leading zeros, as inet_pton). */
+function ipv4(text: unknown): number | undefined {
+  const match = typeof text === "string" ? IPV4.exec(text) : null;
+  return match ? match.slice(1, 5).reduce((acc, octet) => acc * 256 + Number(octet), 0) : undefined;
+}
+
+/**
+ * The attachment must be wireable as given: the veth is made before the job
+ * starts and eth0 is configured inside it, so a bad value found there would
+ * cost a half-made job.
+ */
+function checkNetwork(net: NetworkAttachment, fail: (reason: string) => never): void {
+  if (!INTERFACE.test(net.hostInterface ?? "")) fail(`network.hostInterface '${net.hostInterface}' is not an interface name (1 to 15 letters, digits, '_', '.', '-')`);
+  if (net.bridge !== undefined && !INTERFACE.test(net.bridge)) fail(`network.bridge '${net.bridge}' is not an interface name (1 to 15 letters, digits, '_', '.', '-')`);
+  if (net.bridge === net.hostInterface) fail(`network.hostInterface '${net.hostInterface}' is also the bridge's name`);
+  if (!Number.isInteger(net.prefix) || net.prefix < 1 || net.prefix > 30) fail(`network.prefix ${net.prefix} is not a prefix length from 1 to 30`);
+  const mask = (0xffffffff << (32 - net.prefix)) >>> 0;
+  const block = (a: number) => (a & mask) >>> 0;
+  const address = ipv4(net.address);
+  if (address === undefined) return fail(`network.address '${net.address}' is not an IPv4 address`);
+  const cidr = `${net.address}/${net.prefix}`;
+  if (address === block(address) || address === (block(address) | ~mask) >>> 0) fail(`network.address '${cidr}' is the network or broadcast address of its block`);
+  const onLink = (field: string, text: string | undefined) => {
+    const other = ipv4(text);
+    if (other === undefined) return fail(`network.${field} '${text}' is not an IPv4 address`);
+    if (block(other) !== block(address)) fail(`network.${field} '${text}' is not in the job's block ${cidr}`);
+    if (other === address) fail(`network.${field} '${text}' is the job's own address`);
+  };
+  onLink("gateway", net.gateway);
+  if (net.bridge === undefined) {
+    if (net.hostAddress === undefined) fail("network.hostAddress is required for a point-to-point link (no network.bridge)");
+    onLink("hostAddress", net.hostAddress);
+  } else if (net.hostAddress !== undefined) fail(`network.hostAddress '${net.hostAddress}' is only for a point-to-point link, but network.bridge is '${net.bridge}'`);
 }
 
 /** A device node for the job's /dev, checked on the host now. */

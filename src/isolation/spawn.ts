@@ -3,9 +3,10 @@ import type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
 import { detectCgroupBackend } from "./cgroup/detect.js";
 import { JobHandle } from "./job-handle.js";
 import { native, supervisorExecutable } from "./native.js";
+import { createJobVeth, removeJobVeth } from "./net-links.js";
 import { prepareJob } from "./prepare.js";
 import { readExitState, readJobRecord, readRunState, processStartTime, writeJobRecord } from "./run-records.js";
-import type { JobSpec } from "./spec.js";
+import type { JobSpec, NetworkAttachment } from "./spec.js";
 import { SupervisorChannel } from "./supervisor-channel.js";
 import { encodeSupervisorSpec } from "./supervisor-spec.js";
 
@@ -22,25 +23,25 @@ function backendFor(options: SpawnOptions | undefined): CgroupBackend {
 /**
  * Start one fully isolated job. Resolves once its main process has been
  * exec'd inside its namespaces, cgroup and root; rejects, leaving no cgroup,
- * mount or process behind, when the spec is invalid or setup fails.
+ * mount, process or veth behind, when the spec is invalid or setup fails.
  */
 export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<JobHandle> {
   const job = prepareJob(spec);
   mkdirSync(spec.runDir, { recursive: true });
   const backend = backendFor(options);
-  const netnsFd = native.takeNetns();
-  // The supervisor is forked now and waits for its spec, which names the
-  // cgroup: creating the cgroup overlaps the supervisor's start.
-  const { readyFd, specFd } = native.requestSupervisor(
-    supervisorExecutable,
-    backend.supervisorCgroups(),
-    `joblet-supervisor ${spec.id}`,
-    netnsFd,
-  );
-  const channel = new SupervisorChannel(readyFd);
+  const netnsFd = spec.network ? wiredNetns(spec.id, spec.network) : native.takeNetns();
   let cgroup: JobCgroup | undefined;
   let supervisor: { pid: number; pidfd: number } | undefined;
   try {
+    // The supervisor is forked now and waits for its spec, which names the
+    // cgroup: creating the cgroup overlaps the supervisor's start.
+    const { readyFd, specFd } = native.requestSupervisor(
+      supervisorExecutable,
+      backend.supervisorCgroups(),
+      `joblet-supervisor ${spec.id}`,
+      netnsFd,
+    );
+    const channel = new SupervisorChannel(readyFd);
     try {
       cgroup = backend.create(spec.id, job.limits);
       writeSync(specFd, encodeSupervisorSpec(job, cgroup, netnsFd >= 0));
@@ -66,6 +67,7 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
       initPidfd: openPidfd(initPid),
       startedAt: new Date(),
       channel,
+      hostInterface: spec.network?.hostInterface,
     });
   } catch (e) {
     if (supervisor) await reapFailedSupervisor(supervisor.pidfd);
@@ -73,7 +75,25 @@ export async function spawnJob(spec: JobSpec, options?: SpawnOptions): Promise<J
       backend.killAll(cgroup);
       backend.remove(cgroup);
     }
+    if (spec.network) await removeJobVeth(spec.id, spec.network.hostInterface);
     throw e;
+  }
+}
+
+/**
+ * The job's network namespace, its end of the veth pair already inside as
+ * eth0, before the supervisor exists: the init only has to configure it. A
+ * namespace from the pool when one is ready, else one made now.
+ */
+function wiredNetns(id: string, network: NetworkAttachment): number {
+  let fd = native.takeNetns();
+  try {
+    if (fd < 0) fd = native.makeNetns();
+    createJobVeth(fd, network);
+    return fd;
+  } catch (e) {
+    if (fd >= 0) closeSync(fd);
+    throw new Error(`Cannot start job '${id}': ${(e as Error).message}`);
   }
 }
 
@@ -98,6 +118,7 @@ export async function attachJob(runDir: string, options?: SpawnOptions): Promise
     initPid: state?.initPid ?? -1,
     initPidfd: -1,
     startedAt: state?.startedAt ?? new Date(NaN),
+    hostInterface: record.spec.network?.hostInterface,
   };
   if (state && !readExitState(runDir, backend, parts.startedAt)) {
     parts.supervisorPidfd = openVerified(record.supervisorPid, state.supervisorStart);

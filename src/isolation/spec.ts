@@ -108,6 +108,27 @@ export interface JobSpec {
    * job's own mount namespace only, so it needs no directory of its own.
    */
   runDir: string;
+  /** Attach the job to a network: a veth pair whose job end is eth0 in the job's namespace. Absent: only lo. */
+  network?: NetworkAttachment;
+}
+
+/**
+ * A job's place on a network, as the network layer has already decided it
+ * (names and addresses); the engine only wires it up. The host end lives in
+ * the daemon's network namespace and goes away when the job ends.
+ */
+export interface NetworkAttachment {
+  /** Host-side name of the veth pair (1..15 chars), chosen by the caller, unique on the host. */
+  hostInterface: string;
+  /** Bridge (existing, by name) the host end joins. Absent: a point-to-point link, whose host end gets hostAddress (isolated mode). */
+  bridge?: string;
+  /** With no bridge: the host end's IPv4 address (same prefix as the job's). */
+  hostAddress?: string;
+  /** The job's IPv4 address on eth0, e.g. "10.88.0.5", and the prefix length, e.g. 24. */
+  address: string;
+  prefix: number;
+  /** The job's default route goes via this address (the bridge's or hostAddress). */
+  gateway: string;
 }
 
 /** What a job consumed, read from its cgroup after the last process ended. */

@@ -37,5 +37,7 @@ export function encodeSupervisorSpec(job: PreparedJob, cgroup: JobCgroup, netnsI
   put("log.max", job.logMaxBytes);
   put("state", spec.runDir);
   if (netnsInherited) put("netns", "inherited");
+  // eth0 itself is already in that namespace: the init gives it its address and route.
+  if (spec.network) put("net.eth0", spec.network.address, spec.network.prefix, spec.network.gateway);
   return Buffer.from(records.join("\0") + "\0");
 }
