@@ -6,7 +6,7 @@
 #include <uv.h>
 
 #include <string>
-#include <utility>
+#include <thread>
 #include <vector>
 
 #include "netlink.h"
@@ -59,36 +59,36 @@ Napi::Value NetDeleteLink(const Napi::CallbackInfo& info) {
 }
 
 // netDeleteLinkAsync(name) -> Promise<boolean>: the same off the event loop.
-// Removing a link waits for RCU grace periods (about 20 ms), which must not
-// stall the daemon. libuv's worker threads share the process's namespace.
-class DeleteLinkWorker : public Napi::AsyncWorker {
- public:
-  DeleteLinkWorker(Napi::Env env, std::string name)
-      : Napi::AsyncWorker(env), name_(std::move(name)), deferred_(Napi::Promise::Deferred::New(env)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override { result_ = rtnl::DeleteLink(name_, &what_); }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (result_ < 0) deferred_.Reject(NetError(env, result_, what_).Value());
-    else deferred_.Resolve(Napi::Boolean::New(env, result_ == 1));
-  }
-
- private:
-  std::string name_;
-  std::string what_;
-  int result_ = 0;
-  Napi::Promise::Deferred deferred_;
+// Removing a link waits for RCU grace periods (about 20 ms). Each removal
+// gets a thread of its own rather than one of libuv's four workers: jobs
+// ending together would otherwise hold up the daemon's file operations, and
+// removals that run at once share their grace periods. A thread made here
+// shares the process's network namespace.
+struct Deletion {
+  std::string name;
+  std::string what;
+  int result = 0;
+  Napi::Promise::Deferred deferred;
+  Napi::ThreadSafeFunction done;
 };
 
 Napi::Value NetDeleteLinkAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Expect(info, "netDeleteLinkAsync(name: string)", IsInterfaceName(info[0]))) return env.Undefined();
-  auto* worker = new DeleteLinkWorker(env, info[0].As<Napi::String>());
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();  // deletes itself when done
+  auto* job = new Deletion{info[0].As<Napi::String>(), "", 0, Napi::Promise::Deferred::New(env), {}};
+  Napi::Promise promise = job->deferred.Promise();
+  // Holds the event loop open until the answer is delivered.
+  job->done = Napi::ThreadSafeFunction::New(env, Napi::Function(), "netDeleteLinkAsync", 0, 1);
+  std::thread([job] {
+    job->result = rtnl::DeleteLink(job->name, &job->what);
+    Napi::ThreadSafeFunction done = job->done;  // job is freed on the event loop, maybe before Release()
+    done.BlockingCall(job, [](Napi::Env env, Napi::Function, Deletion* job) {
+      if (job->result < 0) job->deferred.Reject(NetError(env, job->result, job->what).Value());
+      else job->deferred.Resolve(Napi::Boolean::New(env, job->result == 1));
+      delete job;
+    });
+    done.Release();
+  }).detach();
   return promise;
 }
 

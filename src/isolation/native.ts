@@ -40,7 +40,7 @@ export interface NativeBinding {
   netEnsureBridge(name: string, address: string, prefix: number): void;
   /** false when there was no such link. Blocks for about 20 ms (RCU grace periods). */
   netDeleteLink(name: string): boolean;
-  /** The same on a libuv worker thread. */
+  /** The same on a thread of its own, without blocking the event loop. */
   netDeleteLinkAsync(name: string): Promise<boolean>;
   netListLinks(): NativeLink[];
   /**
