@@ -100,6 +100,13 @@ describe("jobs on a network", () => {
     expect(r.received).toEqual(["ping from 10.124.0.2"]);
   });
 
+  it("fifty jobs started at once on one bridge each call the next one over TCP", async () => {
+    const r = await scenario<{ failedToStart: string[]; answers: string[]; after: string[] }>("fifty");
+    expect(r.failedToStart).toEqual([]);
+    expect(r.answers).toEqual(Array.from({ length: 50 }, (_, i) => `pong ${i}`));
+    expect(r.after).toEqual(["lo", "jtbr0"]);
+  });
+
   it("leaves no veth once its jobs have ended", async () => {
     expect((await bridge()).after).toEqual(["lo", "jtbr0"]);
     expect((await scenario<{ after: string[] }>("pointToPoint")).after).toEqual(["lo"]);
