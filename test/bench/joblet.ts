@@ -56,6 +56,19 @@ export const jobletRuntime: Peer = jobletPeer("joblet-runtime", "joblet on a run
   return { readOnly: root.readOnly, symlinks: root.symlinks };
 });
 
+/** The benchmark's job: /bin/true, limited like the OCI bundle the runtimes get. */
+export function benchJobSpec(id: string, runDir: string, rootfs: RootfsPlan): JobSpec {
+  return {
+    id,
+    argv: ["/bin/true"],
+    env: { PATH: "/usr/bin:/bin" },
+    rootfs: { ...rootfs, readOnly: [...rootfs.readOnly], ...(rootfs.symlinks ? { symlinks: [...rootfs.symlinks] } : {}) },
+    limits: { cpu: 1, memoryBytes: 256 * MIB, pids: 64 },
+    logs: { stdout: join(runDir, "stdout.log"), stderr: join(runDir, "stderr.log") },
+    runDir,
+  };
+}
+
 function jobletPeer(name: string, label: string, rootLabel: string, rootfsFor: (engine: Engine, ctx: BenchContext) => Promise<RootfsPlan>): Peer {
   return {
   name,
@@ -66,15 +79,7 @@ function jobletPeer(name: string, label: string, rootLabel: string, rootfsFor: (
     const runsBase = join(ctx.tmpBase, `${name}-runs`);
     await mkdir(runsBase, { recursive: true, mode: 0o700 });
 
-    const specFor = (tag: number | string, runDir: string): JobSpec => ({
-      id: `bench-${process.pid}-${name}-${tag}`,
-      argv: ["/bin/true"],
-      env: { PATH: "/usr/bin:/bin" },
-      rootfs: { ...rootfs, readOnly: [...rootfs.readOnly], ...(rootfs.symlinks ? { symlinks: [...rootfs.symlinks] } : {}) },
-      limits: { cpu: 1, memoryBytes: 256 * MIB, pids: 64 },
-      logs: { stdout: join(runDir, "stdout.log"), stderr: join(runDir, "stderr.log") },
-      runDir,
-    });
+    const specFor = (tag: number | string, runDir: string): JobSpec => benchJobSpec(`bench-${process.pid}-${name}-${tag}`, runDir, rootfs);
 
     let inFlight: JobHandle | undefined;
     ctx.cleanup.push("stop the in-flight joblet job", async () => {

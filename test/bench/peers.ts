@@ -66,6 +66,8 @@ export interface Runner {
   once(seq: number): Promise<void>;
   /** Stop the run in flight (on a signal); command peers are stopped through the ChildSlot. */
   stop?(): void;
+  /** Lines printed after the table: the row's own comparisons, measured after its timed loop. */
+  report?(iterations: number): Promise<string[]>;
 }
 
 export interface Peer {

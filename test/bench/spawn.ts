@@ -17,13 +17,14 @@ import { parseArgs } from "node:util";
 import { CleanupStack } from "./cleanup.js";
 import { readCgroupLayout, readHostFacts, readUsrLayout, type CgroupLayout, type HostFacts } from "./host.js";
 import { joblet, jobletRuntime } from "./joblet.js";
+import { jobletNetwork } from "./joblet-network.js";
 import { createV1OnlyMountNamespace, type MountNamespace } from "./mntns.js";
 import { COMMAND_PEERS, DEBIAN_PACKAGE, SkipPeer, type BenchContext, type Peer, type Runner, type Tools } from "./peers.js";
 import { findExecutable, type ChildSlot } from "./proc.js";
 import { writeBundle } from "./oci.js";
 import { summarize, type Summary } from "./stats.js";
 
-const PEER_ORDER = ["raw", "unshare", "bwrap", "nsenter", "crun", "runc", "joblet", "joblet-runtime"] as const;
+const PEER_ORDER = ["raw", "unshare", "bwrap", "nsenter", "crun", "runc", "joblet", "joblet-runtime", "joblet-network"] as const;
 const TARGET_MEDIAN_RATIO = 0.5;
 const TARGET_THROUGHPUT_RATIO = 2;
 /** Issue 5: a job on a runtime starts at most this much slower than without one. */
@@ -316,10 +317,10 @@ async function runBenchmark(opts: Options, cleanup: CleanupStack, slot: ChildSlo
 
   // Prepare (and probe) every peer before timing any; nsenter last among the
   // command peers because it is measured only if a runtime needed it.
-  const peers = new Map<string, Peer>([...COMMAND_PEERS, joblet, jobletRuntime].map((p) => [p.name, p]));
+  const peers = new Map<string, Peer>([...COMMAND_PEERS, joblet, jobletRuntime, jobletNetwork].map((p) => [p.name, p]));
   const prepared = new Map<string, Runner>();
   const rows = new Map<string, Row>();
-  for (const name of ["raw", "unshare", "bwrap", "crun", "runc", "nsenter", "joblet", "joblet-runtime"]) {
+  for (const name of ["raw", "unshare", "bwrap", "crun", "runc", "nsenter", "joblet", "joblet-runtime", "joblet-network"]) {
     throwIfAborted();
     const peer = peers.get(name) as Peer;
     const implied = name === "nsenter" && ctx.nsenterUsers.length > 0;
@@ -399,6 +400,13 @@ async function runBenchmark(opts: Options, cleanup: CleanupStack, slot: ChildSlo
   if (onRuntime && job) {
     const ratio = (onRuntime.summary as Summary).medianMs / (job.summary as Summary).medianMs;
     console.log(`joblet on a runtime / joblet: median ${ratio.toFixed(2)}x (target <= ${TARGET_RUNTIME_RATIO}x: ${ratio <= TARGET_RUNTIME_RATIO ? "meets target" : "MISSES target"})`);
+  }
+  for (const row of table) {
+    const report = row.status === "ok" ? prepared.get(row.name)?.report : undefined;
+    if (!report) continue;
+    const lines = await report(opts.iterations);
+    for (const line of lines) console.log(line);
+    row.notes = [...(row.notes ?? []), ...lines];
   }
   let ratios: { median: number; throughput: number } | undefined;
   if (crun && job) {
