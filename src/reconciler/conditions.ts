@@ -48,6 +48,22 @@ export function removeCondition(conditions: readonly Condition[], type: string):
   return next.length === conditions.length ? (conditions as Condition[]) : next;
 }
 
+/** Where an object's manifest came from, and what is wrong with it, if anything (the daemon's manifest entries fit). */
+export interface ManifestSource {
+  file: string;
+  problem?: { reason: string; message: string };
+}
+
+/**
+ * `type` (Valid, or Ready for Jobs) False while the manifest is broken or its
+ * name claimed twice, and the last good spec stays in use; True, naming the
+ * file, otherwise.
+ */
+export function manifestCondition(conditions: readonly Condition[], type: string, source: ManifestSource): Condition[] {
+  if (source.problem) return setCondition(conditions, { type, status: "False", reason: source.problem.reason, message: source.problem.message });
+  return setCondition(conditions, { type, status: "True", reason: "Valid", message: `From ${source.file}` });
+}
+
 export function getCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }

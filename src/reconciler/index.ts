@@ -24,13 +24,15 @@ export {
   getCondition,
   isFalse,
   isTrue,
+  manifestCondition,
   removeCondition,
   setCondition,
   type Condition,
   type ConditionInput,
   type ConditionStatus,
+  type ManifestSource,
 } from "./conditions.js";
 export { EventLog, type EventLogOptions, type EventType, type ObjectEvent } from "./events.js";
 export { isObserved, markObserved, type ObservedStatus } from "./generation.js";
 export { RemovalGrace } from "./removal-grace.js";
-export { EVENTS_KEPT, storedMetadata, withEvents } from "./stored-object.js";
+export { EVENTS_KEPT, lastGoodObject, storedMetadata, withEvents } from "./stored-object.js";

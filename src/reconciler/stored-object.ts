@@ -1,4 +1,6 @@
 /** Pieces every controller's stored object shares: the manifest's metadata and the events kept with the status. */
+import type { StoredObject } from "../api/status.js";
+
 /** Events kept with a status, so that `joblet describe` (which reads files) shows them. */
 export const EVENTS_KEPT = 10;
 
@@ -15,6 +17,14 @@ export function storedMetadata(name: string, generation: string, metadata: Manif
     ...(metadata.labels ? { labels: metadata.labels } : {}),
     ...(metadata.annotations ? { annotations: metadata.annotations } : {}),
   };
+}
+
+/**
+ * The object to store while its manifest is broken or claimed twice: the last
+ * good spec and metadata stay (they are what is in use), with `status`.
+ */
+export function lastGoodObject<Spec, Status>(kind: string, name: string, stored: StoredObject<Spec, Status> | undefined, status: Status): StoredObject<Spec, Status> {
+  return { apiVersion: "joblet/v1", kind, metadata: stored?.metadata ?? { name, generation: "" }, spec: stored?.spec ?? ({} as Spec), status };
 }
 
 /** The status with the object's most recent events, when it has any. */

@@ -5,6 +5,8 @@ import type { JobManifestWithDefaults, JobStatus, StoredObject } from "../../api
 import { inBatches, type ManifestEntry } from "../../daemon/manifest-source.js";
 import { attachJob, InvalidJobSpecError, spawnJob, type JobExit, type JobHandle } from "../../isolation/index.js";
 import {
+  lastGoodObject,
+  manifestCondition,
   RemovalGrace,
   removeCondition,
   setCondition,
@@ -151,13 +153,7 @@ export class JobController {
     if (!entry.manifest || !entry.generation) {
       // Never had a good spec: nothing to run; say why on the object.
       const status = stored?.status ?? fresh();
-      await this.save(name, {
-        apiVersion: "joblet/v1",
-        kind: "Job",
-        metadata: stored?.metadata ?? { name, generation: "" },
-        spec: stored?.spec ?? ({} as JobObject["spec"]),
-        status: { ...status, conditions: readiness(status.conditions, entry) },
-      });
+      await this.save(name, lastGoodObject("Job", name, stored, { ...status, conditions: manifestCondition(status.conditions, "Ready", entry) }));
       return;
     }
     const manifest = entry.manifest as JobManifestWithDefaults;
@@ -169,7 +165,7 @@ export class JobController {
     }
     status.observedGeneration = entry.generation;
     status.source = { file: entry.file };
-    status.conditions = readiness(status.conditions, entry);
+    status.conditions = manifestCondition(status.conditions, "Ready", entry);
     const object: JobObject = {
       apiVersion: "joblet/v1",
       kind: "Job",
@@ -404,14 +400,6 @@ export class JobController {
 
 function fresh(): JobStatus {
   return { phase: "Pending", attempts: 0, conditions: [] };
-}
-
-/** Ready=False while the manifest is broken or claimed twice; the last good spec keeps running. */
-function readiness(conditions: JobStatus["conditions"], entry: ManifestEntry): JobStatus["conditions"] {
-  if (entry.problem) {
-    return setCondition(conditions, { type: "Ready", status: "False", reason: entry.problem.reason, message: entry.problem.message });
-  }
-  return setCondition(conditions, { type: "Ready", status: "True", reason: "Valid", message: `From ${entry.file}` });
 }
 
 /**

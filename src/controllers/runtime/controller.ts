@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import type { RuntimeBuild, RuntimeManifestWithDefaults, RuntimeStatus, StoredObject } from "../../api/index.js";
 import type { ManifestEntry } from "../../daemon/manifest-source.js";
 import {
+  lastGoodObject,
+  manifestCondition,
   RemovalGrace,
   setCondition,
   storedMetadata,
@@ -97,13 +99,7 @@ export class RuntimeController {
     if (!entry.manifest || !entry.generation) {
       // A broken manifest: the installed build stays in use; say why on the object.
       const status = stored?.status ?? { phase: "Pending", conditions: [] };
-      await this.save(name, {
-        apiVersion: "joblet/v1",
-        kind: "Runtime",
-        metadata: stored?.metadata ?? { name, generation: "" },
-        spec: stored?.spec ?? ({} as RuntimeObject["spec"]),
-        status: { ...status, conditions: validity(status.conditions, entry) },
-      });
+      await this.save(name, lastGoodObject("Runtime", name, stored, { ...status, conditions: manifestCondition(status.conditions, "Valid", entry) }));
       return;
     }
     const manifest = entry.manifest as RuntimeManifestWithDefaults;
@@ -114,7 +110,7 @@ export class RuntimeController {
       await under.done;
     }
     const status: RuntimeStatus = stored ? { ...stored.status } : { phase: "Pending", conditions: [] };
-    status.conditions = validity(status.conditions, entry);
+    status.conditions = manifestCondition(status.conditions, "Valid", entry);
     const object: RuntimeObject = {
       apiVersion: "joblet/v1",
       kind: "Runtime",
@@ -295,12 +291,6 @@ function ready(status: RuntimeStatus, build: RuntimeBuild): RuntimeStatus {
   delete next.nextAttemptAt;
   next.conditions = setCondition(next.conditions, { type: "Ready", status: "True", reason: "Installed", message: `Build ${build.id} at ${build.path}` });
   return next;
-}
-
-/** Valid=False while the manifest is broken or claimed twice; the installed build stays in use. */
-function validity(conditions: RuntimeStatus["conditions"], entry: ManifestEntry): RuntimeStatus["conditions"] {
-  if (entry.problem) return setCondition(conditions, { type: "Valid", status: "False", reason: entry.problem.reason, message: entry.problem.message });
-  return setCondition(conditions, { type: "Valid", status: "True", reason: "Valid", message: `From ${entry.file}` });
 }
 
 async function logTail(path: string): Promise<string> {

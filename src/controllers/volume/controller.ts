@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import type { Logger } from "pino";
 import { formatBytes, parseBytes, type StoredObject, type VolumeManifestWithDefaults, type VolumePhase, type VolumeStatus } from "../../api/index.js";
 import type { ManifestEntry } from "../../daemon/manifest-source.js";
-import { RemovalGrace, setCondition, storedMetadata, withEvents, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
+import { lastGoodObject, manifestCondition, RemovalGrace, setCondition, storedMetadata, withEvents, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
 import type { StateLayout, StatusStore } from "../../store/index.js";
 import {
   ext4Bytes,
@@ -150,18 +150,12 @@ export class VolumeController {
     if (!entry.manifest || !entry.generation) {
       // A broken manifest: the volume stays as it is, for the jobs that use it; say why on the object.
       const status = stored?.status ?? { phase: "Pending", conditions: [] };
-      await this.save(name, {
-        apiVersion: "joblet/v1",
-        kind: "Volume",
-        metadata: stored?.metadata ?? { name, generation: "" },
-        spec: stored?.spec ?? ({} as VolumeObject["spec"]),
-        status: { ...status, conditions: validity(status.conditions, entry) },
-      });
+      await this.save(name, lastGoodObject("Volume", name, stored, { ...status, conditions: manifestCondition(status.conditions, "Valid", entry) }));
       return;
     }
     const manifest = entry.manifest as VolumeManifestWithDefaults;
     const status: VolumeStatus = stored ? { ...stored.status } : { phase: "Pending", conditions: [] };
-    status.conditions = validity(status.conditions, entry);
+    status.conditions = manifestCondition(status.conditions, "Valid", entry);
     if (status.observedGeneration !== entry.generation) {
       // A new spec is tried at once, whatever the old one's failures were.
       delete status.failures;
@@ -422,10 +416,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Valid=False while the manifest is broken or claimed twice; what is mounted stays in use. */
-function validity(conditions: VolumeStatus["conditions"], entry: ManifestEntry): VolumeStatus["conditions"] {
-  if (entry.problem) return setCondition(conditions, { type: "Valid", status: "False", reason: entry.problem.reason, message: entry.problem.message });
-  return setCondition(conditions, { type: "Valid", status: "True", reason: "Valid", message: `From ${entry.file}` });
 }
