@@ -1,10 +1,10 @@
 /**
  * The columns `get` shows per kind. Jobs are what users look at most and carry phase,
  * exit code and timing; Runtimes their version, source, size and build progress (the
- * same table `joblet runtime list` prints); Volumes their type, size, use and users; the
- * other kinds report readiness through a Ready condition.
+ * same table `joblet runtime list` prints); Volumes their type, size, use and users;
+ * Networks their block, gateway, egress and leased addresses.
  */
-import { formatBytes, type Kind, type RuntimeStatus, type VolumeStatus } from "../api/index.js";
+import { formatBytes, type Kind, type NetworkStatus, type RuntimeStatus, type VolumeStatus } from "../api/index.js";
 import { humanDuration } from "./duration.js";
 import { condition, type ShownObject } from "./objects.js";
 import { APPLIED_FROM } from "./desired.js";
@@ -95,15 +95,6 @@ function reasonOf(object: ShownObject["object"]): string | undefined {
   return ready?.status === "False" ? ready.reason : undefined;
 }
 
-const readyColumns = (wide: boolean): Columns => ({
-  headers: ["NAME", "READY", "REASON", "AGE", ...(wide ? ["MESSAGE", "SOURCE"] : [])],
-  row(shown, now) {
-    const ready = condition(shown.object, "Ready");
-    const base = [shown.object.metadata.name, text(ready?.status ?? shown.object.status.phase), text(ready?.reason), age(shown, now)];
-    return wide ? [...base, text(ready?.message), source(shown)] : base;
-  },
-});
-
 type RuntimeShown = Partial<RuntimeStatus>;
 type VolumeShown = Partial<VolumeStatus>;
 
@@ -158,6 +149,30 @@ const runtimeColumns = (wide: boolean): Columns => ({
   },
 });
 
+type NetworkShown = Partial<NetworkStatus>;
+
+/** `get networks`: the block, its gateway, egress, and how many of its addresses jobs hold. */
+const networkColumns = (wide: boolean): Columns => ({
+  headers: ["NAME", "CIDR", "GATEWAY", "EGRESS", "JOBS", "READY", "AGE", ...(wide ? ["BRIDGE", "HOST-PORTS", "REASON", "MESSAGE"] : [])],
+  row(shown, now) {
+    const object = shown.object;
+    const status = object.status as NetworkShown;
+    const spec = object.spec as { cidr?: string; egress?: boolean } | undefined;
+    const addresses = status.addresses ? `${status.addresses.used}/${status.addresses.capacity}` : undefined;
+    const ready = condition(object, "Ready");
+    const base = [
+      object.metadata.name,
+      text(status.cidr ?? spec?.cidr),
+      text(status.gateway),
+      text(status.egress ?? spec?.egress ?? false),
+      text(addresses),
+      status.phase === "Terminating" ? "Terminating" : text(ready?.status ?? "False"),
+      age(shown, now),
+    ];
+    return wide ? [...base, text(status.bridge), text(status.hostPorts?.join(",")), text(status.reason), text(status.message)] : base;
+  },
+});
+
 /** At most three names, then how many more: a busy volume must not stretch the table. */
 function names(list: readonly string[] | undefined): string {
   if (!list?.length) return "-";
@@ -188,6 +203,6 @@ const volumeColumns = (wide: boolean): Columns => ({
 
 export function columnsFor(kind: Kind, wide: boolean): Columns {
   if (kind === "Volume") return volumeColumns(wide);
-  if (kind === "Job") return jobColumns(wide);
-  return kind === "Runtime" ? runtimeColumns(wide) : readyColumns(wide);
+  if (kind === "Network") return networkColumns(wide);
+  return kind === "Job" ? jobColumns(wide) : runtimeColumns(wide);
 }

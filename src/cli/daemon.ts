@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { parseCidr } from "../api/cidr.js";
 
 /** `joblet daemon`: watch the manifests dir and run its Jobs until SIGTERM or SIGINT. */
 export function daemonCommand(): Command {
@@ -9,8 +10,10 @@ export function daemonCommand(): Command {
     .option("--workers <n>", "reconciles at once", (v) => positive("--workers", v), 4)
     .option("--grace-period <ms>", "SIGTERM to SIGKILL when a run is stopped, in ms", (v) => positive("--grace-period", v))
     .option("--backoff-base <ms>", "first retry delay of an OnFailure Job, in ms (doubles per retry)", (v) => positive("--backoff-base", v))
+    .option("--bridge-cidr <cidr>", "block of the built-in 'bridge' network (default 172.20.0.0/16)", (v) => cidr("--bridge-cidr", v))
+    .option("--isolated-cidr <cidr>", "block 'isolated' jobs get their address pairs from (default 172.21.0.0/16)", (v) => cidr("--isolated-cidr", v))
     .addHelpText("after", "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n")
-    .action(async (opts: { stateDir?: string; manifests?: string; workers: number; gracePeriod?: number; backoffBase?: number }) => {
+    .action(async (opts: { stateDir?: string; manifests?: string; workers: number; gracePeriod?: number; backoffBase?: number; bridgeCidr?: string; isolatedCidr?: string }) => {
       // Loaded here, not at the top: client verbs (get, runtime list) should not pay for the daemon's modules.
       const { startDaemon } = await import("../daemon/daemon.js");
       const daemon = await startDaemon({
@@ -19,6 +22,8 @@ export function daemonCommand(): Command {
         workers: opts.workers,
         ...(opts.gracePeriod !== undefined ? { gracePeriodMs: opts.gracePeriod } : {}),
         ...(opts.backoffBase !== undefined ? { backoffBaseMs: opts.backoffBase } : {}),
+        ...(opts.bridgeCidr !== undefined ? { bridgeCidr: opts.bridgeCidr } : {}),
+        ...(opts.isolatedCidr !== undefined ? { isolatedCidr: opts.isolatedCidr } : {}),
       });
       await new Promise<void>((resolve) => {
         const done = () => resolve();
@@ -35,4 +40,10 @@ function positive(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} '${value}' is not a positive whole number`);
   return n;
+}
+
+function cidr(flag: string, value: string): string {
+  const parsed = parseCidr(value);
+  if (typeof parsed === "string") throw new Error(`${flag} '${value}' ${parsed}`);
+  return value;
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { JobController, jobKey } from "../controllers/job/controller.js";
 import { engineId } from "../controllers/job/launch.js";
+import { NetworkController, networkKey } from "../controllers/network/controller.js";
 import { RuntimeController, runtimeKey } from "../controllers/runtime/controller.js";
 import { VolumeController, volumeKey } from "../controllers/volume/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
@@ -23,6 +24,10 @@ export interface DaemonOptions {
   removalGraceMs?: number;
   /** Runtime builds run at once (default 2): each can use a CPU and a lot of IO. */
   runtimeWorkers?: number;
+  /** The built-in "bridge" network's block (default 172.20.0.0/16). */
+  bridgeCidr?: string;
+  /** The block "isolated" jobs get their address pairs from (default 172.21.0.0/16). */
+  isolatedCidr?: string;
   logger?: Logger;
 }
 
@@ -60,6 +65,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     });
     const queue = new WorkQueue<string>();
     const runtimeQueue = new WorkQueue<string>();
+    const networkQueue = new WorkQueue<string>();
     const volumeQueue = new WorkQueue<string>();
     const events = new EventLog();
     // Jobs waiting for a runtime are woken when it is Ready (or gone, to say so).
@@ -98,8 +104,35 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onReady: wakeJobsOnVolume,
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
+    // Jobs waiting for a network are woken when it is Ready or an address frees up.
+    const wakeJobsOnNetwork = (network: string) => {
+      const running = controller.activeRuns();
+      for (const [key, entry] of informer.list()) {
+        if (!key.startsWith("Job/") || running.has(key.slice(4))) continue;
+        if ((entry.manifest as { spec?: { network?: string } } | undefined)?.spec?.network === network) queue.add(key);
+      }
+    };
+    const networks: NetworkController = new NetworkController({
+      layout,
+      statuses,
+      desired: informer,
+      queue: networkQueue,
+      events,
+      logger,
+      onReady: wakeJobsOnNetwork,
+      ...(o.bridgeCidr !== undefined ? { bridgeCidr: o.bridgeCidr } : {}),
+      ...(o.isolatedCidr !== undefined ? { isolatedCidr: o.isolatedCidr } : {}),
+      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
+    });
     const controller = new JobController({
       runtimes,
+      networks: {
+        attach: (job, run, network) => networks.attach(job, run, network),
+        release: (job, network) => {
+          networks.release(job, network);
+          wakeJobsOnNetwork(network);
+        },
+      },
       onRuntimeReleased: (name) => runtimeQueue.add(runtimeKey(name)),
       volumes,
       onVolumeUsersChanged: (names) => names.forEach((name) => volumeQueue.add(volumeKey(name))),
@@ -115,20 +148,27 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     });
 
     const runtimeNames = await runtimes.adopt();
+    const networkNames = await networks.adopt();
     // Mounted before any job starts: a job never finds its volume's mount point empty.
     const volumeNames = await volumes.adopt();
     await controller.adopt();
+    for (const job of await networks.adoptLeases(controller.networkLeases())) {
+      logger.warn({ key: jobKey(job) }, "a running job's network is gone: it runs on, unreachable by its peers");
+    }
+    await networks.sweep();
     sweepOrphans(layout, controller.activeRuns(), new Set(await statuses.list("Job")), logger);
 
     informer.onChange((key) => {
       if (key.startsWith("Job/")) queue.add(key);
       else if (key.startsWith("Runtime/")) runtimeQueue.add(key);
+      else if (key.startsWith("Network/")) networkQueue.add(key);
       else if (key.startsWith("Volume/")) volumeQueue.add(key);
     });
     await informer.start();
     // Jobs whose manifests went away while no daemon ran are stopped and cleaned up too.
     for (const name of await statuses.list("Job")) queue.add(jobKey(name));
     for (const name of runtimeNames) runtimeQueue.add(runtimeKey(name));
+    for (const name of networkNames) networkQueue.add(networkKey(name));
     for (const name of volumeNames) volumeQueue.add(volumeKey(name));
     if (source.orphanProblems.length) logger.warn({ problems: source.orphanProblems }, "manifests that name no object");
 
@@ -151,6 +191,12 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       reconcile: counted((key) => runtimes.reconcile(key)),
       logger,
     });
+    const runningNetworks = runController({
+      name: "network",
+      queue: networkQueue,
+      reconcile: counted((key) => networks.reconcile(key)),
+      logger,
+    });
     const runningVolumes = runController({
       name: "volume",
       queue: volumeQueue,
@@ -168,11 +214,12 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
     return {
       layout,
-      pending: () => queue.len() + runtimeQueue.len() + volumeQueue.len() + inFlight,
+      pending: () => queue.len() + runtimeQueue.len() + networkQueue.len() + volumeQueue.len() + inFlight,
       async stop() {
         await informer.stop();
         await running.stop();
         await runningRuntimes.stop();
+        await runningNetworks.stop();
         // Volumes stay mounted: running jobs use them, and the next daemon adopts them.
         await runningVolumes.stop();
         await runtimes.stop();

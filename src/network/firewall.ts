@@ -4,6 +4,8 @@ import { spawn } from "node:child_process";
 export interface FirewallNetwork {
   /** The interface (or name pattern, ending in '*') its jobs' traffic enters the host by. */
   interface: string;
+  /** `interface` is a bridge its jobs share (not point-to-point links). */
+  bridged: boolean;
   cidr: string;
   /** Traffic may leave the host, masqueraded. */
   egress: boolean;
@@ -26,8 +28,9 @@ export class FirewallError extends Error {
  * swapped in one `nft -f` transaction (never a half-applied state). Rules name
  * interfaces by this daemon's prefix, so jobs coming and going change nothing.
  *
- * - forward: traffic between two ports of one bridge (seen here only where
- *   br_netfilter is loaded) stays allowed; nothing may start a connection into
+ * - forward: traffic between two jobs of one bridge stays allowed (it reaches
+ *   this hook only where br_netfilter is loaded, Docker hosts among them, and
+ *   then with the bridge as both interfaces); nothing may start a connection into
  *   a job network (from another network, an isolated job or outside), replies
  *   excepted; traffic out of a network leaves only when it has egress.
  * - input: jobs reach the host's own services only on the ports allowed.
@@ -35,14 +38,13 @@ export class FirewallError extends Error {
  */
 export function renderRuleset(table: string, linkPrefix: string, networks: readonly FirewallNetwork[]): string {
   const ours = `"${linkPrefix}*"`;
-  const ports = `"${linkPrefix}v*"`;
   const lines = [
     `table inet ${table}`,
     `delete table inet ${table}`,
     `table inet ${table} {`,
     "  chain forward {",
     "    type filter hook forward priority filter; policy accept;",
-    `    iifname ${ports} oifname ${ports} accept`,
+    ...networks.filter((n) => n.bridged).map((n) => `    iifname "${n.interface}" oifname "${n.interface}" accept`),
     `    oifname ${ours} ct state established,related accept`,
     `    oifname ${ours} drop`,
     ...networks.filter((n) => n.egress).map((n) => `    iifname "${n.interface}" accept`),
@@ -87,11 +89,11 @@ export async function listTable(table: string): Promise<string | undefined> {
 
 function nft(args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn("nft", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("nft", args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    child.stderr.on("data", (d: Buffer) => (err += d));
+    child.stdout!.on("data", (d: Buffer) => (out += d));
+    child.stderr!.on("data", (d: Buffer) => (err += d));
     child.on("error", (e: NodeJS.ErrnoException) =>
       reject(
         e.code === "ENOENT"
@@ -103,6 +105,10 @@ function nft(args: string[], input?: string): Promise<string> {
       if (code === 0) resolve(out);
       else reject(new FirewallError(`nft ${args.join(" ")} failed: ${err.trim() || `exit code ${code}`}`, "FirewallFailed"));
     });
-    child.stdin.end(input ?? "");
+    if (input !== undefined) {
+      // An nft that fails before reading all of it closes the pipe: its exit code says why.
+      child.stdin!.on("error", () => undefined);
+      child.stdin!.end(input);
+    }
   });
 }

@@ -5,7 +5,7 @@
  * mounts. Builds never change once installed, so the plan is computed once
  * per build and reused for every job.
  */
-import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RuntimeConfig } from "../api/index.js";
 import type { BindMount, SymlinkEntry } from "../isolation/index.js";
@@ -29,6 +29,7 @@ export function runtimeRoot(buildPath: string, config: RuntimeConfig, defaultPat
   const hit = cache.get(buildPath);
   if (hit) return hit;
   const tree = isolatedDir(buildPath);
+  ensureHostsMountPoint(tree);
   const readOnly: BindMount[] = [];
   const symlinks: SymlinkEntry[] = [];
   for (const entry of readdirSync(tree).sort()) {
@@ -45,6 +46,22 @@ export function runtimeRoot(buildPath: string, config: RuntimeConfig, defaultPat
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
   cache.set(buildPath, root);
   return root;
+}
+
+/**
+ * A job on a network gets its peers' names as /etc/hosts, bound over the
+ * tree's own; /etc comes from the read-only tree, where the bind needs an
+ * existing file to land on. Trees that have none (a minimal debootstrap) get
+ * an empty one, once per build.
+ */
+function ensureHostsMountPoint(tree: string): void {
+  const etc = join(tree, "etc");
+  if (!lstatSync(etc, { throwIfNoEntry: false })?.isDirectory()) return;
+  try {
+    writeFileSync(join(etc, "hosts"), "", { mode: 0o644, flag: "wx" });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
 }
 
 /**

@@ -79,16 +79,35 @@ describe("joblet get", () => {
     expect((await lab.run(getCommand, ["jobs", "-o", "xml"])).err).toBe("Output format 'xml' is not one of wide, yaml, json, name\n");
   });
 
-  it("lists other kinds by their Ready condition", async () => {
+  it("lists Networks with their block, gateway, egress, leased addresses and readiness", async () => {
     lab.status({
       apiVersion: "joblet/v1",
       kind: "Network",
       metadata: { name: "data", generation: "1" },
-      spec: { cidr: "10.1.0.0/24" },
-      status: { conditions: [{ type: "Ready", status: "False", reason: "InvalidManifest", message: "x", lastTransitionTime: "2030-01-01T00:00:00Z" }] },
+      spec: { cidr: "10.1.0.0/24", egress: true },
+      status: {
+        phase: "Ready",
+        cidr: "10.1.0.0/24",
+        gateway: "10.1.0.1",
+        egress: true,
+        addresses: { used: 2, capacity: 253 },
+        conditions: [{ type: "Ready", status: "True", reason: "Created", message: "x", lastTransitionTime: "2030-01-01T00:00:00Z" }],
+      },
+    });
+    lab.status({
+      apiVersion: "joblet/v1",
+      kind: "Network",
+      metadata: { name: "broken", generation: "1" },
+      spec: { cidr: "10.2.0.0/24" },
+      status: { phase: "Failed", reason: "CidrConflict", conditions: [{ type: "Ready", status: "False", reason: "CidrConflict", message: "x", lastTransitionTime: "2030-01-01T00:00:00Z" }] },
     });
     const result = await lab.run(getCommand, ["networks"]);
-    expect(result.out.split("\n")[1]?.split(/\s{2,}/).slice(0, 3)).toEqual(["data", "False", "InvalidManifest"]);
+    const rows = result.out.trimEnd().split("\n").map((row) => row.split(/\s{2,}/));
+    expect(rows[0]).toEqual(["NAME", "CIDR", "GATEWAY", "EGRESS", "JOBS", "READY", "AGE"]);
+    expect(rows.find((r) => r[0] === "data")?.slice(0, 6)).toEqual(["data", "10.1.0.0/24", "10.1.0.1", "true", "2/253", "True"]);
+    expect(rows.find((r) => r[0] === "broken")?.slice(0, 6)).toEqual(["broken", "10.2.0.0/24", "-", "false", "-", "False"]);
+    const wide = await lab.run(getCommand, ["networks", "-o", "wide"]);
+    expect(wide.out).toMatch(/broken .*CidrConflict/);
   });
 
   it("--watch prints a row again when the status file changes, until aborted", async () => {

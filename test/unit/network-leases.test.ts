@@ -57,10 +57,11 @@ describe("host object names", () => {
 describe("the firewall ruleset", () => {
   it("drops new connections into job networks, lets egress out only where allowed, and masquerades it", () => {
     const text = renderRuleset("joblet_abcd", "jlabcd", [
-      { interface: "jlabcdb1", cidr: "10.1.0.0/24", egress: true, hostPorts: [] },
-      { interface: "jlabcdb2", cidr: "10.2.0.0/24", egress: false, hostPorts: [53, 8080] },
+      { interface: "jlabcdb1", bridged: true, cidr: "10.1.0.0/24", egress: true, hostPorts: [] },
+      { interface: "jlabcdb2", bridged: true, cidr: "10.2.0.0/24", egress: false, hostPorts: [53, 8080] },
     ]);
     expect(text).toContain('oifname "jlabcd*" ct state established,related accept\n    oifname "jlabcd*" drop');
+    expect(text).toContain('iifname "jlabcdb1" oifname "jlabcdb1" accept');
     expect(text).toContain('iifname "jlabcdb1" accept');
     expect(text).not.toContain('iifname "jlabcdb2" accept');
     expect(text).toContain('iifname "jlabcdb2" meta l4proto { tcp, udp } th dport { 53, 8080 } accept');

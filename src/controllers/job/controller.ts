@@ -17,6 +17,7 @@ import {
   type WorkQueue,
 } from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
+import type { NetworkResolution } from "../network/controller.js";
 import type { RuntimeResolution } from "../runtime/resolve.js";
 import type { VolumeClaim, VolumeMount } from "../volume/controller.js";
 import { engineSpecFor, runId, runPaths } from "./launch.js";
@@ -39,6 +40,11 @@ export interface JobControllerOptions {
   volumes: { forJob(refs: readonly { name: string; readOnly: boolean }[]): VolumeClaim };
   /** These Volumes gained or lost a user: their status lists users, and a deleted one waits for the last. */
   onVolumeUsersChanged?(names: readonly string[]): void;
+  /** Puts a run on its network (an address, a veth, a hosts file) and takes it off when the run ends. */
+  networks: {
+    attach(job: string, run: string, network: string): Promise<NetworkResolution>;
+    release(job: string, network: string): void;
+  };
   /** SIGTERM to SIGKILL when a run is stopped. Default 10 s. */
   gracePeriodMs?: number;
   /** First retry delay of an OnFailure Job, doubled per retry up to 6 minutes (Kubernetes: 10 s). */
@@ -58,6 +64,8 @@ interface ActiveRun {
   handle: JobHandle;
   /** The runtime build the run's root is made of. */
   runtime?: { name: string; build: string };
+  /** The network the run is on, and its address there. */
+  network?: { name: string; ip: string };
   /** The Volumes the run mounts. */
   volumes?: string[];
   /** Set when the controller itself ends the run: why. */
@@ -67,7 +75,7 @@ interface ActiveRun {
 const MAX_BACKOFF_MS = 6 * 60 * 1000;
 const FINISHED = new Set(["Succeeded", "Failed"]);
 /** Reasons a Job waits Pending for something else; cleared when its run starts. */
-const WAITING = new Set(["RuntimeNotReady", "VolumeNotFound", "VolumeNotReady"]);
+const WAITING = new Set(["RuntimeNotReady", "VolumeNotFound", "VolumeNotReady", "NetworkNotFound", "NetworkNotReady", "NetworkFull"]);
 
 export const jobKey = (name: string) => `Job/${name}`;
 
@@ -94,6 +102,11 @@ export class JobController {
   /** Names of runs being watched, for the orphan sweep: engine runs dirs that must stay. */
   activeRuns(): ReadonlyMap<string, string> {
     return new Map([...this.runs].map(([name, active]) => [name, active.run]));
+  }
+
+  /** Where running jobs are on networks: leases to give back after a restart. */
+  networkLeases(): { job: string; run: string; network: string; ip: string }[] {
+    return [...this.runs].flatMap(([job, active]) => (active.network ? [{ job, run: active.run, network: active.network.name, ip: active.network.ip }] : []));
   }
 
   /** Jobs that mount each Volume: running ones, and ones being started. */
@@ -126,8 +139,15 @@ export class JobController {
       if (phase !== "Running" || !run) return;
       try {
         const handle = await attachJob(runPaths(this.o.layout, name, run).supervisor);
-        const { runtime, volumes } = object.status;
-        this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(runtime ? { runtime } : {}), ...(volumes?.length ? { volumes } : {}) });
+        const { runtime, network, volumes } = object.status;
+        this.watchRun(name, {
+          run,
+          generation: object.metadata.generation,
+          handle,
+          ...(runtime ? { runtime } : {}),
+          ...(volumes?.length ? { volumes } : {}),
+          ...(network?.ip ? { network: { name: network.name, ip: network.ip } } : {}),
+        });
         this.o.logger.info({ key: jobKey(name), run }, "re-adopted running job");
       } catch (e) {
         await this.save(name, {
@@ -228,7 +248,14 @@ export class JobController {
       volumes = claim.mounts;
     }
     try {
-      await this.start(name, object, manifest, entry, runtime, volumes);
+      let network: Extract<NetworkResolution, { ok: true }> | undefined;
+      if (spec.network !== "none") {
+        const attached = await this.o.networks.attach(name, runId(object.metadata.generation, status.attempts + 1), spec.network);
+        // Woken when the network becomes Ready or an address frees up.
+        if (!attached.ok) return await this.waitFor(name, object, attached.reason, attached.message);
+        network = attached;
+      }
+      await this.start(name, object, manifest, entry, runtime, network, volumes);
     } finally {
       // The run holds its volumes now, or there is no run.
       this.releaseVolumeClaim(name);
@@ -254,6 +281,7 @@ export class JobController {
     manifest: JobManifestWithDefaults,
     entry: ManifestEntry,
     runtime: Extract<RuntimeResolution, { ok: true }> | undefined,
+    network: Extract<NetworkResolution, { ok: true }> | undefined,
     volumes: VolumeMount[],
   ) {
     const status = object.status;
@@ -267,8 +295,9 @@ export class JobController {
     let handle: JobHandle;
     try {
       const manifestFile = join(this.o.layout.manifestsDir, entry.file);
-      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build, volumes));
+      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build, network, volumes));
     } catch (e) {
+      if (network) this.o.networks.release(name, network.network);
       const message = (e as Error).message;
       const reason = e instanceof InvalidJobSpecError ? "InvalidSpec" : "StartError";
       this.o.events.record(jobKey(name), { type: "Warning", reason, message });
@@ -286,12 +315,15 @@ export class JobController {
     };
     delete object.status.nextAttemptAt;
     delete object.status.runtime;
+    delete object.status.network;
     delete object.status.volumes;
-    const used = runtime ? { name: runtime.name, build: runtime.build.path } : undefined;
-    if (used) object.status.runtime = used;
     const mounted = volumes.map((v) => v.name);
     if (mounted.length) object.status.volumes = mounted;
-    this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(used ? { runtime: used } : {}), ...(mounted.length ? { volumes: mounted } : {}) });
+    const used = runtime ? { name: runtime.name, build: runtime.build.path } : undefined;
+    if (used) object.status.runtime = used;
+    const on = network ? { name: network.network, ip: network.ip } : undefined;
+    if (on) object.status.network = on;
+    this.watchRun(name, { run, generation: object.metadata.generation, handle, ...(used ? { runtime: used } : {}), ...(on ? { network: on } : {}), ...(mounted.length ? { volumes: mounted } : {}) });
     this.o.events.record(jobKey(name), { type: "Normal", reason: "Started", message: `Run ${run} started (pid ${handle.pid})` });
     await this.save(name, object);
     const deadline = manifest.spec.activeDeadlineSeconds;
@@ -310,6 +342,7 @@ export class JobController {
   private async exited(name: string, active: ActiveRun, exit: JobExit | undefined, error?: Error): Promise<void> {
     if (this.runs.get(name) === active) this.runs.delete(name);
     if (active.runtime) this.o.onRuntimeReleased?.(active.runtime.name);
+    if (active.network) this.o.networks.release(name, active.network.name);
     if (active.volumes) this.o.onVolumeUsersChanged?.(active.volumes);
     try {
       const object = this.objects.get(name);
@@ -407,7 +440,6 @@ function fresh(): JobStatus {
  * running it without what it asked for.
  */
 function unsupported(spec: JobManifestWithDefaults["spec"]): { reason: string; message: string } | undefined {
-  if (spec.network !== "none") return { reason: "NetworkNotFound", message: `Network '${spec.network}' does not exist` };
   if (spec.schedule) return { reason: "ScheduleNotSupported", message: `spec.schedule '${spec.schedule}' needs the scheduler, which this joblet does not have` };
   return undefined;
 }

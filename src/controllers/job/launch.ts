@@ -3,6 +3,7 @@ import { cp, mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { resolveResources, type JobManifestWithDefaults, type RuntimeBuild } from "../../api/index.js";
 import { minimalHostRoot, type JobSpec as EngineSpec } from "../../isolation/index.js";
+import type { JobAttachment } from "../../network/live-network.js";
 import { runtimeRoot } from "../../runtimes/job-root.js";
 import { runLogDir, runRecordDir, type StateLayout } from "../../store/index.js";
 import type { VolumeMount } from "../volume/controller.js";
@@ -79,6 +80,7 @@ export async function engineSpecFor(
   manifestFile: string,
   run: string,
   runtime?: RuntimeBuild,
+  network?: JobAttachment,
   volumes: readonly VolumeMount[] = [],
 ): Promise<EngineSpec> {
   const name = manifest.metadata.name;
@@ -106,6 +108,11 @@ export async function engineSpecFor(
     const bind = { source: volume.hostPath, target: `/volumes/${volume.name}` };
     if (volume.readOnly) spec.rootfs.readOnly.push(bind);
     else (spec.rootfs.readWrite ??= []).push(bind);
+  }
+  if (network) {
+    spec.network = network.attachment;
+    // Peers by name: the network's hosts file, which the daemon keeps current.
+    spec.rootfs.readOnly.push({ source: network.hostsFile, target: "/etc/hosts" });
   }
   return spec;
 }
