@@ -7,7 +7,6 @@ import { mkdir, open, rename, rm } from "node:fs/promises";
 import { DEFAULT_GID, DEFAULT_UID } from "../isolation/index.js";
 import { VolumeError } from "./errors.js";
 import { runTool } from "./host-tool.js";
-import { requireLoopDevices } from "./loop-devices.js";
 import type { VolumePaths } from "./paths.js";
 
 const EXT4_MAGIC = 0xef53;
@@ -50,7 +49,6 @@ export async function formatImage(paths: VolumePaths, sizeBytes: number, volume:
 
 /** Attaches the image to a free loop device (autoclear) and mounts it. */
 export async function mountImage(paths: VolumePaths, volume: string): Promise<void> {
-  await requireLoopDevices(volume);
   await makeMountPoint(paths.mountPath);
   try {
     await runTool("MountFailed", `Cannot mount Volume '${volume}'`, "mount", ["-t", "ext4", "-o", "loop,nosuid,nodev", paths.image, paths.mountPath]);

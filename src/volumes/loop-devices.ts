@@ -5,7 +5,7 @@
  * for devices that outlived that, e.g. attached by hand without autoclear.
  */
 import { constants } from "node:fs";
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, readdir, readFile, stat } from "node:fs/promises";
 import { VolumeError } from "./errors.js";
 import { runTool } from "./host-tool.js";
 
@@ -13,15 +13,19 @@ export const LOOP_CONTROL = "/dev/loop-control";
 
 /** Throws LoopUnavailable unless this host can attach loop devices. */
 export async function requireLoopDevices(volume: string): Promise<void> {
+  let why: string | undefined;
   try {
     await access(LOOP_CONTROL, constants.R_OK | constants.W_OK);
+    if (!(await stat(LOOP_CONTROL)).isCharacterDevice()) why = "is not the loop control device";
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "is missing (load the loop module: modprobe loop)" : `cannot be opened (${(e as NodeJS.ErrnoException).code})`;
-    throw new VolumeError(
-      "LoopUnavailable",
-      `Cannot attach filesystem Volume '${volume}': ${LOOP_CONTROL} ${why}; without a loop device the size cannot be enforced. Use type memory, or give this host loop devices`,
-    );
+    const code = (e as NodeJS.ErrnoException).code;
+    why = code === "ENOENT" ? "is missing (load the loop module: modprobe loop)" : `cannot be opened (${code})`;
   }
+  if (why === undefined) return;
+  throw new VolumeError(
+    "LoopUnavailable",
+    `Cannot attach filesystem Volume '${volume}': ${LOOP_CONTROL} ${why}; without a loop device its size cannot be enforced. Use type memory, or give this host loop devices`,
+  );
 }
 
 /** Every attached loop device (/dev/loopN) with its backing file. */

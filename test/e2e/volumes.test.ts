@@ -2,12 +2,15 @@
  * Volumes end to end, with a real daemon, real loop devices, ext4 images and
  * tmpfs mounts: quotas hit inside jobs, data shared between jobs and kept
  * across a daemon restart, read-only mounts, resizes, deletion while in use
- * (Terminating), reclaim policies, and nothing left behind.
+ * (Terminating), reclaim policies, nothing left behind, and a host without loop
+ * devices (a daemon in its own mount namespace).
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DaemonLab, job, volume, type JobObject } from "../helpers/daemon-lab.js";
+import { repoRoot } from "../helpers/jobs.js";
 import { requireRoot } from "../helpers/root.js";
 import { loopDevicesUnder, releaseVolumesUnder, requireLoopDevices } from "../helpers/volumes.js";
 import { mountAt, mountsUnder } from "../../src/volumes/index.js";
@@ -311,5 +314,55 @@ describe("volumes", () => {
     lab.remove("volumes/odd.yaml");
     await lab.waitForVolumeGone("tiny");
     await lab.waitForVolumeGone("odd");
+  });
+});
+
+describe("volumes on a host without loop devices", () => {
+  const lab = new DaemonLab();
+  let daemon: ChildProcess | undefined;
+
+  beforeAll(() => {
+    requireRoot("volumes without loop devices");
+    if (!existsSync(join(repoRoot, "dist/src/daemon/daemon.js"))) throw new Error("Cannot test volumes without loop devices: run 'npm run build' first (npm test does)");
+  });
+  afterAll(async () => {
+    daemon?.kill("SIGKILL");
+    await lab.cleanup();
+  });
+
+  it("a filesystem Volume is Ready=False LoopUnavailable, with no image made and its jobs waiting, never an unlimited directory; a memory Volume works", async () => {
+    // A daemon in a mount namespace of its own, where /dev/loop-control is an empty file:
+    // a host without loop devices, made without touching this one's.
+    const blank = join(lab.stateDir, "no-loop-control");
+    writeFileSync(blank, "");
+    const script = 'mount --bind "$1" /dev/loop-control && shift && exec "$@"';
+    daemon = spawn("unshare", ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", blank, process.execPath, join(repoRoot, "test/fixtures/daemon.mjs"), lab.stateDir, lab.manifests], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      daemon!.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+      daemon!.on("exit", (code) => reject(new Error(`the daemon without loop devices exited with ${code}`)));
+    });
+
+    lab.write("volumes/disk.yaml", volume("disk", "size: 8Mi"));
+    lab.write("volumes/ram.yaml", volume("ram", "type: memory\nsize: 4Mi"));
+    const failed = await lab.waitForVolume("disk", (o) => o.status.reason === "LoopUnavailable");
+    expect(failed.status.phase).toBe("Failed");
+    expect(failed.status.conditions.find((c) => c.type === "Ready")).toMatchObject({ status: "False", reason: "LoopUnavailable" });
+    expect(failed.status.message).toBe(
+      "Cannot attach filesystem Volume 'disk': /dev/loop-control is not the loop control device; without a loop device its size cannot be enforced. Use type memory, or give this host loop devices",
+    );
+    expect(failed.status.mountPath).toBeUndefined();
+    expect(existsSync(join(lab.stateDir, "volumes/disk/image"))).toBe(false);
+
+    lab.write("jobs/on-disk.yaml", job("on-disk", "command: [sh, -c, 'echo x > /volumes/disk/x']\nvolumes: [{name: disk}]"));
+    const waiting = await lab.waitFor("on-disk", (o) => o.status.reason === "VolumeNotReady");
+    expect(waiting.status.message).toContain("Volume 'disk' is not ready (Failed, LoopUnavailable: ");
+
+    await lab.waitForVolume("ram", (o) => o.status.phase === "Ready");
+    lab.write("jobs/on-ram.yaml", job("on-ram", "command: [sh, -c, 'echo x > /volumes/ram/x && cat /volumes/ram/x']\nvolumes: [{name: ram}]"));
+    const done = await lab.waitFor("on-ram", (o) => o.status.phase === "Succeeded" || o.status.phase === "Failed");
+    expect(done.status.phase, lab.log("on-ram", done.status.run!, "stderr")).toBe("Succeeded");
+    expect(lab.log("on-ram", done.status.run!)).toBe("x\n");
   });
 });

@@ -13,6 +13,7 @@ import {
   mountImage,
   mountTmpfs,
   removeVolumeData,
+  requireLoopDevices,
   resizeTmpfs,
   unmountVolume,
   VolumeError,
@@ -238,6 +239,8 @@ export class VolumeController {
     if (already) return already;
     const key = volumeKey(name);
     if (type === "filesystem") {
+      // Before an image is made that could not be used.
+      await requireLoopDevices(name);
       if (!(await exists(paths.image))) {
         if (status.type === "filesystem") this.o.events.record(key, { type: "Warning", reason: "ImageMissing", message: `${paths.image} is gone: the volume starts empty` });
         await formatImage(paths, sizeBytes, name);
