@@ -4,9 +4,13 @@
  *   1. manifest written -> status Running, one Job at a time: p50 and p99
  *   2. 1,000 trivial Jobs written at once -> all Succeeded: jobs/s
  *   3. daemon start over 10,000 finished Jobs -> steady (nothing re-run): seconds and resident memory
- * Run: npm run build && node dist/test/bench/daemon.js [--only latency,burst,restart]
+ *   4. (issue 6) manifest written -> Running for the same Job with network none and on a
+ *      Network, alternating: medians and their difference. Runs in a network namespace of
+ *      its own (unshare --net), so the bridge, veths and nft table never touch the host's.
+ * Run: npm run build && node dist/test/bench/daemon.js [--only latency,burst,restart,network]
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, watch, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -15,11 +19,11 @@ import { startDaemon } from "../../src/daemon/daemon.js";
 import { summarize } from "./stats.js";
 
 const onlyAt = process.argv.indexOf("--only");
-const only = (onlyAt > 0 ? process.argv[onlyAt + 1]! : "latency,burst,restart").split(",");
+const only = (onlyAt > 0 ? process.argv[onlyAt + 1]! : "latency,burst,restart,network").split(",");
 const quiet = pino({ level: "silent" });
 
-function manifest(name: string, command: string[]): string {
-  return `apiVersion: joblet/v1\nkind: Job\nmetadata:\n  name: ${name}\nspec:\n  command: ${JSON.stringify(command)}\n`;
+function manifest(name: string, command: string[], network?: string): string {
+  return `apiVersion: joblet/v1\nkind: Job\nmetadata:\n  name: ${name}\nspec:\n  command: ${JSON.stringify(command)}\n${network ? `  network: ${network}\n` : ""}`;
 }
 
 function write(dir: string, file: string, text: string): void {
@@ -136,8 +140,50 @@ async function restart(): Promise<void> {
   }
 }
 
+/** Re-runs this benchmark's network part in a fresh network namespace, where it may make bridges. */
+function network(): void {
+  const result = spawnSync("unshare", ["--net", "--", process.execPath, process.argv[1]!, "--only", "network-in-namespace"], { stdio: "inherit" });
+  if (result.status !== 0) throw new Error(`the network benchmark failed (${result.error?.message ?? `exit ${result.status}`})`);
+}
+
+async function networkInNamespace(): Promise<void> {
+  const stateDir = mkdtempSync(join(tmpdir(), "joblet-bench-daemon-"));
+  const manifests = join(stateDir, "manifests");
+  mkdirSync(manifests, { recursive: true });
+  const daemon = await startDaemon({ stateDir, logger: quiet, gracePeriodMs: 100 });
+  try {
+    write(manifests, "net.yaml", "apiVersion: joblet/v1\nkind: Network\nmetadata:\n  name: bench\nspec:\n  cidr: 10.99.0.0/16\n");
+    const bare: number[] = [];
+    const networked: number[] = [];
+    for (let i = 0; i < 220; i++) {
+      for (const on of [undefined, "bench"]) {
+        const name = `${on ? "net" : "none"}-${i}`;
+        const running = whenPhase(stateDir, name, "Running");
+        const t0 = process.hrtime.bigint();
+        write(manifests, `${name}.yaml`, manifest(name, ["sleep", "0.05"], on));
+        await running;
+        if (i >= 20) (on ? networked : bare).push(Number(process.hrtime.bigint() - t0));
+      }
+    }
+    const none = summarize(bare);
+    const net = summarize(networked);
+    const extra = net.medianMs - none.medianMs;
+    console.log(
+      `manifest written -> Running, network none vs a Network (200 each, alternating): p50 ${none.medianMs.toFixed(2)} ms vs ${net.medianMs.toFixed(2)} ms, ` +
+        `+${extra.toFixed(2)} ms (target <= +3 ms); p99 ${none.p99Ms.toFixed(2)} ms vs ${net.p99Ms.toFixed(2)} ms`,
+    );
+    for (const file of readdirSync(manifests)) rmSync(join(manifests, file));
+    while (existsSync(join(stateDir, "status/networks/bench.json")) || daemon.pending() > 0) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    await daemon.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
 if (process.getuid?.() !== 0) throw new Error("The daemon benchmark runs jobs: run it as root");
 if (only.includes("latency")) await latency();
 if (only.includes("burst")) await burst();
 if (only.includes("restart")) await restart();
+if (only.includes("network")) network();
+if (only.includes("network-in-namespace")) await networkInNamespace();
 process.exit(0);
