@@ -48,14 +48,19 @@ export async function loopDevicesOf(image: string): Promise<string[]> {
 /**
  * Waits for autoclear to let go of `image`'s loop devices, then detaches any
  * left. The kernel clears an autoclear device when its last user closes it,
- * which can trail the unmount by a moment.
+ * which can trail the unmount by a moment. Returns the devices still attached
+ * after that: a mount namespace made while the volume was mounted (a private
+ * `unshare --mount`) keeps its own copy of the mount, and the device goes
+ * only when that namespace does.
  */
-export async function detachLoopDevices(image: string, volume: string, waitMs = 2000): Promise<void> {
+export async function detachLoopDevices(image: string, volume: string, waitMs = 2000): Promise<string[]> {
   const end = Date.now() + waitMs;
   let left = await loopDevicesOf(image);
   while (left.length > 0 && Date.now() < end) {
     await new Promise((r) => setTimeout(r, 20));
     left = await loopDevicesOf(image);
   }
+  // On a device still in use this only sets autoclear: the kernel detaches it when the last user goes.
   for (const device of left) await runTool("UnmountFailed", `Cannot detach ${device} from Volume '${volume}'`, "losetup", ["-d", device]);
+  return left.length ? loopDevicesOf(image) : [];
 }

@@ -16,6 +16,15 @@ import { loopDevicesUnder, releaseVolumesUnder, requireLoopDevices } from "../he
 import { mountAt, mountsUnder } from "../../src/volumes/index.js";
 
 const MiB = 1024 * 1024;
+
+/** Polls `done` until it holds; fails after `ms`. */
+async function until(done: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`Not done within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 const finished = (o: JobObject) => o.status.phase === "Succeeded" || o.status.phase === "Failed";
 
 describe("volumes", () => {
@@ -271,6 +280,32 @@ describe("volumes", () => {
     expect((await lab.waitFor("grow-holder", finished)).status.phase).toBe("Succeeded");
     lab.remove("jobs/grow-holder.yaml");
     await deleteVolume("busy-grow");
+  });
+
+  it("a mount namespace made while a volume was mounted: no offline resize under it, and its loop device detaches itself when it ends", async () => {
+    lab.write("volumes/pinned.yaml", volume("pinned", "size: 8Mi\nreclaimPolicy: Delete"));
+    await ready("pinned");
+    // As `unshare --mount` elsewhere on the host would: a private copy of every mount, this volume's too.
+    const pin = spawn("unshare", ["--mount", "--propagation", "private", "sleep", "600"], { stdio: "ignore" });
+    const pinGone = new Promise((r) => pin.on("exit", r));
+    try {
+      await until(() => existsSync(`/proc/${pin.pid}/mountinfo`) && readFileSync(`/proc/${pin.pid}/mountinfo`, "utf8").includes(mountPath("pinned")));
+      lab.write("volumes/pinned.yaml", volume("pinned", "size: 16Mi\nreclaimPolicy: Delete"));
+      const after = await lab.waitForVolume("pinned", (o) => o.status.size === 16 * MiB || o.status.reason === "ResizePending");
+      // Grown in place where the kernel allows it; else the image is left alone while another namespace has the filesystem live.
+      if (after.status.reason === "ResizePending") expect(after.status.message).toMatch(/waits: \/dev\/loop\d+ is still held by a mount namespace made while the volume was mounted$/);
+      expect(await mountAt(mountPath("pinned"))).toMatchObject({ fsType: "ext4" });
+
+      lab.remove("volumes/pinned.yaml");
+      await lab.waitForVolumeGone("pinned");
+      expect(await mountAt(mountPath("pinned"))).toBeUndefined();
+      expect(existsSync(join(volumesDir, "pinned"))).toBe(false);
+    } finally {
+      pin.kill("SIGKILL");
+      await pinGone;
+    }
+    // Autoclear: the device goes with the last namespace that had the filesystem.
+    await until(async () => (await loopDevicesUnder(join(volumesDir, "pinned"))).length === 0);
   });
 
   it("a memory volume is resized in place; shrinking below what it holds and changing its type are refused", async () => {

@@ -57,6 +57,8 @@ interface Hold {
   phase: VolumePhase;
   reason: string;
   message: string;
+  /** Look again after this long: nothing else will say when the cause is gone. */
+  retryAfterMs?: number;
 }
 
 const MAX_RETRY_MS = 5 * 60 * 1000;
@@ -188,6 +190,7 @@ export class VolumeController {
     else this.ready(name, object);
     await this.save(name, object);
     if (!hold && !wasReady) this.o.onReady(name);
+    if (hold?.retryAfterMs !== undefined) return { requeueAfter: hold.retryAfterMs };
   }
 
   /** Makes what is mounted match the spec, or says why it is held back. */
@@ -285,7 +288,18 @@ export class VolumeController {
       this.busy.set(name, "being resized");
     }
     try {
-      await unmountVolume(paths, name);
+      const held = await unmountVolume(paths, name);
+      if (held.length) {
+        // The filesystem lives on in that namespace: checking or resizing its image now could corrupt it.
+        // Mounting again is safe: mount reuses the attached loop device, so there is one filesystem.
+        await mountImage(paths, name);
+        return {
+          phase: "Pending",
+          reason: "ResizePending",
+          message: `Growing Volume '${name}' from ${formatBytes(from)} to ${formatBytes(to)} waits: ${held.join(", ")} is still held by a mount namespace made while the volume was mounted`,
+          retryAfterMs: this.retryBase,
+        };
+      }
       await growOffline(paths, to, name).finally(() => mountImage(paths, name));
       return undefined;
     } finally {
@@ -332,7 +346,9 @@ export class VolumeController {
     if (status.reason !== hold.reason || status.message !== hold.message) {
       this.o.events.record(volumeKey(name), { type: "Warning", reason: hold.reason, message: hold.message });
     }
-    Object.assign(status, hold);
+    status.phase = hold.phase;
+    status.reason = hold.reason;
+    status.message = hold.message;
     status.conditions = setCondition(status.conditions, { type: "Ready", status: "False", reason: hold.reason, message: hold.message });
   }
 
@@ -377,7 +393,10 @@ export class VolumeController {
         object.status = { ...object.status, phase: "Terminating" };
         await this.save(name, object);
       }
-      await unmountVolume(paths, name);
+      const held = await unmountVolume(paths, name);
+      if (held.length) {
+        this.o.logger.warn({ key, devices: held }, "another mount namespace still holds the volume's loop device; the kernel detaches it when that namespace ends");
+      }
       if (policy === "Delete") await removeVolumeData(paths, name);
     } catch (e) {
       if (!(e instanceof VolumeError) || !object) throw e;
