@@ -40,7 +40,22 @@ describe("volumes", () => {
     const done = await lab.waitFor(name, finished);
     return { name, done, out: lab.log(name, done.status.run!), err: lab.log(name, done.status.run!, "stderr") };
   };
+  /**
+   * A Job on `volumeName` that runs `first`, then waits for a file `stop` in the volume;
+   * resolves once it runs and the volume counts it as a user, with what ends it.
+   */
+  const holdVolume = async (jobName: string, volumeName: string, first = "true") => {
+    lab.write(`jobs/${jobName}.yaml`, job(jobName, `command: [sh, -c, '${first}; while [ ! -e /volumes/${volumeName}/stop ]; do sleep 0.05; done']\nvolumes: [{name: ${volumeName}}]`));
+    await lab.waitFor(jobName, (o) => o.status.phase === "Running");
+    await lab.waitForVolume(volumeName, (o) => o.status.users?.includes(jobName) === true);
+    return { release: () => writeFileSync(join(mountPath(volumeName), "stop"), "") };
+  };
   const ready = (name: string) => lab.waitForVolume(name, (o) => o.status.phase === "Ready" && o.status.observedGeneration === o.metadata.generation);
+  /** Writes a Volume's manifest and waits until it is mounted. */
+  const applyVolume = (name: string, spec: string) => {
+    lab.write(`volumes/${name}.yaml`, volume(name, spec));
+    return ready(name);
+  };
 
   beforeAll(async () => {
     requireRoot("volumes");
@@ -67,8 +82,7 @@ describe("volumes", () => {
   };
 
   it("a filesystem volume is an ext4 image on a loop device: writing past its size fails with ENOSPC in the job, and the host is unaffected", async () => {
-    lab.write("volumes/quota.yaml", volume("quota", "size: 8Mi"));
-    const v = await ready("quota");
+    const v = await applyVolume("quota", "size: 8Mi");
     expect(v.status).toMatchObject({ type: "filesystem", size: 8 * MiB, mountPath: mountPath("quota"), image: image("quota"), users: [] });
     expect(v.status.device).toMatch(/^\/dev\/loop\d+$/);
     expect(v.status.conditions.find((c) => c.type === "Ready")).toMatchObject({ status: "True", reason: "Mounted" });
@@ -93,8 +107,7 @@ describe("volumes", () => {
   });
 
   it("a memory volume is a tmpfs of its size: writing past it fails with ENOSPC in the job", async () => {
-    lab.write("volumes/scratch.yaml", volume("scratch", "type: memory\nsize: 4Mi"));
-    const v = await ready("scratch");
+    const v = await applyVolume("scratch", "type: memory\nsize: 4Mi");
     expect(v.status).toMatchObject({ type: "memory", size: 4 * MiB, mountPath: mountPath("scratch") });
     expect(v.status.device).toBeUndefined();
     expect(await mountAt(mountPath("scratch"))).toMatchObject({ fsType: "tmpfs" });
@@ -109,8 +122,7 @@ describe("volumes", () => {
   });
 
   it("two jobs share data through a volume; a read-only mount reads it and refuses writes", async () => {
-    lab.write("volumes/shared.yaml", volume("shared", "size: 8Mi"));
-    await ready("shared");
+    await applyVolume("shared", "size: 8Mi");
     const writer = await runJob("echo hello from the writer > /volumes/shared/note", "[{name: shared}]");
     expect(writer.done.status.phase, writer.err).toBe("Succeeded");
     expect(writer.done.status.volumes).toEqual(["shared"]);
@@ -139,8 +151,7 @@ describe("volumes", () => {
   });
 
   it("data survives a daemon restart: the new daemon mounts the volume again before jobs start", async () => {
-    lab.write("volumes/kept.yaml", volume("kept", "size: 8Mi"));
-    await ready("kept");
+    await applyVolume("kept", "size: 8Mi");
     expect((await runJob("echo before the restart > /volumes/kept/data", "[{name: kept}]")).done.status.phase).toBe("Succeeded");
     await lab.stop();
     // As after a reboot: nothing mounted, no loop device.
@@ -155,12 +166,9 @@ describe("volumes", () => {
   });
 
   it("a Volume deleted while a job uses it stays Terminating until the job ends; Retain keeps the data for a re-apply", async () => {
-    lab.write("volumes/busy.yaml", volume("busy", "size: 8Mi"));
-    await ready("busy");
-    const stop = join(mountPath("busy"), "stop");
-    lab.write("jobs/holder.yaml", job("holder", "command: [sh, -c, 'echo kept > /volumes/busy/data; while [ ! -e /volumes/busy/stop ]; do sleep 0.05; done']\nvolumes: [{name: busy}]"));
-    await lab.waitFor("holder", (o) => o.status.phase === "Running");
-    expect((await lab.waitForVolume("busy", (o) => o.status.users?.length === 1)).status.users).toEqual(["holder"]);
+    await applyVolume("busy", "size: 8Mi");
+    const holder = await holdVolume("holder", "busy", "echo kept > /volumes/busy/data");
+    expect(lab.volume("busy")?.status.users).toEqual(["holder"]);
 
     lab.remove("volumes/busy.yaml");
     const terminating = await lab.waitForVolume("busy", (o) => o.status.phase === "Terminating");
@@ -172,7 +180,7 @@ describe("volumes", () => {
     const refused = await lab.waitFor("latecomer", (o) => o.status.reason === "VolumeNotReady");
     expect(refused.status.message).toContain("Volume 'busy' is being deleted");
 
-    writeFileSync(stop, "");
+    holder.release();
     expect((await lab.waitFor("holder", finished)).status.phase).toBe("Succeeded");
     await lab.waitForVolumeGone("busy");
     expect(await mountAt(mountPath("busy"))).toBeUndefined();
@@ -191,16 +199,14 @@ describe("volumes", () => {
   });
 
   it("after a daemon restart, a running job still counts as the volume's user", async () => {
-    lab.write("volumes/sticky.yaml", volume("sticky", "size: 4Mi\nreclaimPolicy: Delete"));
-    await ready("sticky");
-    lab.write("jobs/sticky-holder.yaml", job("sticky-holder", "command: [sh, -c, 'while [ ! -e /volumes/sticky/stop ]; do sleep 0.05; done']\nvolumes: [{name: sticky}]"));
-    await lab.waitFor("sticky-holder", (o) => o.status.phase === "Running");
+    await applyVolume("sticky", "size: 4Mi\nreclaimPolicy: Delete");
+    const holder = await holdVolume("sticky-holder", "sticky");
     await lab.stop();
     await lab.start();
     lab.remove("volumes/sticky.yaml");
     const terminating = await lab.waitForVolume("sticky", (o) => o.status.phase === "Terminating");
     expect(terminating.status.users).toEqual(["sticky-holder"]);
-    writeFileSync(join(mountPath("sticky"), "stop"), "");
+    holder.release();
     await lab.waitForVolumeGone("sticky");
     expect(existsSync(join(volumesDir, "sticky"))).toBe(false);
     expect(await loopDevicesUnder(volumesDir)).toEqual([]);
@@ -208,22 +214,19 @@ describe("volumes", () => {
   });
 
   it("reclaimPolicy Delete removes the image, and nothing is left: no mount, no loop device", async () => {
-    lab.write("volumes/gone.yaml", volume("gone", "size: 4Mi\nreclaimPolicy: Delete"));
-    await ready("gone");
+    await applyVolume("gone", "size: 4Mi\nreclaimPolicy: Delete");
     expect((await runJob("echo x > /volumes/gone/x", "[{name: gone}]")).done.status.phase).toBe("Succeeded");
     await deleteVolume("gone");
     expect(existsSync(join(volumesDir, "gone"))).toBe(false);
     // Applied again, it starts empty.
-    lab.write("volumes/gone.yaml", volume("gone", "size: 4Mi\nreclaimPolicy: Delete"));
-    await ready("gone");
+    await applyVolume("gone", "size: 4Mi\nreclaimPolicy: Delete");
     expect(existsSync(join(mountPath("gone"), "x"))).toBe(false);
     await deleteVolume("gone");
     expect(existsSync(join(volumesDir, "gone"))).toBe(false);
   });
 
   it("a filesystem volume grows and keeps its data; shrinking is refused and the old size kept", async () => {
-    lab.write("volumes/elastic.yaml", volume("elastic", "size: 8Mi\nreclaimPolicy: Delete"));
-    await ready("elastic");
+    await applyVolume("elastic", "size: 8Mi\nreclaimPolicy: Delete");
     writeFileSync(join(mountPath("elastic"), "data"), "still here\n");
     const before = statfsSync(mountPath("elastic")).blocks * statfsSync(mountPath("elastic")).bsize;
 
@@ -254,11 +257,8 @@ describe("volumes", () => {
   });
 
   it("a filesystem volume in use grows in place, or, where the kernel refuses that, once its jobs have ended", async () => {
-    lab.write("volumes/busy-grow.yaml", volume("busy-grow", "size: 8Mi\nreclaimPolicy: Delete"));
-    await ready("busy-grow");
-    lab.write("jobs/grow-holder.yaml", job("grow-holder", "command: [sh, -c, 'while [ ! -e /volumes/busy-grow/stop ]; do sleep 0.05; done']\nvolumes: [{name: busy-grow}]"));
-    await lab.waitFor("grow-holder", (o) => o.status.phase === "Running");
-    await lab.waitForVolume("busy-grow", (o) => o.status.users?.length === 1);
+    await applyVolume("busy-grow", "size: 8Mi\nreclaimPolicy: Delete");
+    const holder = await holdVolume("grow-holder", "busy-grow");
 
     lab.write("volumes/busy-grow.yaml", volume("busy-grow", "size: 16Mi\nreclaimPolicy: Delete"));
     const after = await lab.waitForVolume("busy-grow", (o) => o.status.size === 16 * MiB || o.status.reason === "ResizePending");
@@ -268,13 +268,13 @@ describe("volumes", () => {
       expect(after.status.message).toContain("it waits until no job uses it (now: grow-holder)");
       lab.write("jobs/grow-waiter.yaml", job("grow-waiter", "command: [ls, /volumes/busy-grow]\nvolumes: [{name: busy-grow}]"));
       expect((await lab.waitFor("grow-waiter", (o) => o.status.reason === "VolumeNotReady")).status.message).toContain("ResizePending");
-      writeFileSync(join(mountPath("busy-grow"), "stop"), "");
+      holder.release();
       await lab.waitForVolume("busy-grow", (o) => o.status.size === 16 * MiB && o.status.phase === "Ready");
       expect((await lab.waitFor("grow-waiter", finished)).status.phase).toBe("Succeeded");
       lab.remove("jobs/grow-waiter.yaml");
     } else {
       expect(after.status.phase).toBe("Ready");
-      writeFileSync(join(mountPath("busy-grow"), "stop"), "");
+      holder.release();
     }
     expect(statfsSync(mountPath("busy-grow")).blocks * statfsSync(mountPath("busy-grow")).bsize).toBeGreaterThan(12 * MiB);
     expect((await lab.waitFor("grow-holder", finished)).status.phase).toBe("Succeeded");
@@ -283,8 +283,7 @@ describe("volumes", () => {
   });
 
   it("a mount namespace made while a volume was mounted: no offline resize under it, and its loop device detaches itself when it ends", async () => {
-    lab.write("volumes/pinned.yaml", volume("pinned", "size: 8Mi\nreclaimPolicy: Delete"));
-    await ready("pinned");
+    await applyVolume("pinned", "size: 8Mi\nreclaimPolicy: Delete");
     // As `unshare --mount` elsewhere on the host would: a private copy of every mount, this volume's too.
     const pin = spawn("unshare", ["--mount", "--propagation", "private", "sleep", "600"], { stdio: "ignore" });
     const pinGone = new Promise((r) => pin.on("exit", r));
@@ -309,8 +308,7 @@ describe("volumes", () => {
   });
 
   it("a memory volume is resized in place; shrinking below what it holds and changing its type are refused", async () => {
-    lab.write("volumes/ram.yaml", volume("ram", "type: memory\nsize: 4Mi"));
-    await ready("ram");
+    await applyVolume("ram", "type: memory\nsize: 4Mi");
     writeFileSync(join(mountPath("ram"), "blob"), Buffer.alloc(3 * MiB, 1));
     lab.write("volumes/ram.yaml", volume("ram", "type: memory\nsize: 8Mi"));
     await lab.waitForVolume("ram", (o) => o.status.size === 8 * MiB && o.status.phase === "Ready");
