@@ -31,6 +31,13 @@ export interface DaemonOptions {
   logger?: Logger;
 }
 
+/** What of a Job's spec says what it may be waiting for. */
+interface WaitedOn {
+  runtime?: string;
+  volumes?: { name: string }[];
+  network?: string;
+}
+
 export interface RunningDaemon {
   layout: StateLayout;
   /** Keys queued or being reconciled: 0 once the daemon has caught up with the manifests. */
@@ -68,13 +75,19 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     const networkQueue = new WorkQueue<string>();
     const volumeQueue = new WorkQueue<string>();
     const events = new EventLog();
-    // Jobs waiting for a runtime are woken when it is Ready (or gone, to say so).
-    const wakeJobsOn = (runtime: string) => {
+    // Jobs waiting for a runtime, volume or network are woken when it is Ready (or gone, to say
+    // so); running ones have what they need and are left alone.
+    const wakeJobs = (needs: (spec: WaitedOn) => boolean) => {
+      const running = controller.activeRuns();
       for (const [key, entry] of informer.list()) {
-        const wanted = key.startsWith("Job/") ? (entry.manifest as { spec?: { runtime?: string } } | undefined)?.spec?.runtime : undefined;
-        if (wanted && (wanted === runtime || runtime.startsWith(`${wanted}@`))) queue.add(key);
+        if (!key.startsWith("Job/") || running.has(key.slice(4))) continue;
+        const spec = (entry.manifest as { spec?: WaitedOn } | undefined)?.spec;
+        if (spec && needs(spec)) queue.add(key);
       }
     };
+    const wakeJobsOn = (runtime: string) => wakeJobs(({ runtime: wanted }) => wanted !== undefined && (wanted === runtime || runtime.startsWith(`${wanted}@`)));
+    const wakeJobsOnVolume = (volume: string) => wakeJobs(({ volumes }) => volumes?.some((v) => v.name === volume) ?? false);
+    const wakeJobsOnNetwork = (network: string) => wakeJobs((spec) => spec.network === network);
     const runtimes: RuntimeController = new RuntimeController({
       layout,
       statuses,
@@ -86,13 +99,6 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onReady: wakeJobsOn,
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
-    // Jobs waiting for a volume are woken when it is Ready (or gone, to say so).
-    const wakeJobsOnVolume = (volume: string) => {
-      for (const [key, entry] of informer.list()) {
-        const wanted = key.startsWith("Job/") ? (entry.manifest as { spec?: { volumes?: { name: string }[] } } | undefined)?.spec?.volumes : undefined;
-        if (wanted?.some((v) => v.name === volume)) queue.add(key);
-      }
-    };
     const volumes: VolumeController = new VolumeController({
       layout,
       statuses,
@@ -104,14 +110,6 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onReady: wakeJobsOnVolume,
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
-    // Jobs waiting for a network are woken when it is Ready or an address frees up.
-    const wakeJobsOnNetwork = (network: string) => {
-      const running = controller.activeRuns();
-      for (const [key, entry] of informer.list()) {
-        if (!key.startsWith("Job/") || running.has(key.slice(4))) continue;
-        if ((entry.manifest as { spec?: { network?: string } } | undefined)?.spec?.network === network) queue.add(key);
-      }
-    };
     const networks: NetworkController = new NetworkController({
       layout,
       statuses,

@@ -3,7 +3,7 @@
 // namespaces the test created; egress is checked by its NAT rule, never by
 // contacting an outside address.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { job, type JobObject } from "../helpers/daemon-lab.js";
+import { job, runtime, type JobObject } from "../helpers/daemon-lab.js";
 import { NetnsDaemon, network } from "../helpers/netns-daemon.js";
 import { requireRoot } from "../helpers/root.js";
 import { requireCommands } from "../helpers/commands.js";
@@ -88,6 +88,24 @@ describe("job networks", () => {
     // An isolated job's address pair is its own.
     const iso = d.lab.status("iso")!;
     expect(iso.status.network?.ip).not.toBe(lonely.status.network?.ip);
+  });
+
+  it("gives a job on a runtime whose /etc has no hosts file its peers' names too", async () => {
+    const d = await daemon();
+    // A tree with an /etc of its own (from `paths`) but no /etc/hosts, as a minimal Debian root has.
+    d.lab.write("rt.yaml", runtime("bb", "source:\n  host:\n    binaries: [busybox]\n    paths: [/etc/protocols]"));
+    d.lab.write("net.yaml", network("names", "cidr: 10.89.0.0/24"));
+    const built = await d.lab.waitForRuntime("bb", (o) => o.status.phase === "Ready" || o.status.phase === "Failed");
+    expect(built.status.phase, built.status.message).toBe("Ready");
+    await d.waitForNetwork("names", (o) => o?.status.phase === "Ready");
+    d.lab.write("peer.yaml", job("peer", 'command: ["sleep", "30"]\nnetwork: names'));
+    const peer = await d.lab.waitFor("peer", running);
+    d.lab.write("reader.yaml", job("reader", 'runtime: bb\ncommand: ["busybox", "cat", "/etc/hosts"]\nnetwork: names'));
+    const done = await d.lab.waitFor("reader", finished);
+    expect(done.status.phase, d.lab.log("reader", done.status.run!)).toBe("Succeeded");
+    const hosts = d.lab.log("reader", done.status.run!);
+    expect(hosts).toContain(`${peer.status.network!.ip}\tpeer\n`);
+    expect(hosts).toContain(`${done.status.network!.ip}\treader\n`);
   });
 
   it("gives a job without a network only loopback", async () => {
