@@ -7,6 +7,7 @@ import { NetworkController, networkKey } from "../controllers/network/controller
 import { RuntimeController, runtimeKey } from "../controllers/runtime/controller.js";
 import { VolumeController, volumeKey } from "../controllers/volume/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
+import { reconcileSeconds } from "../metrics/index.js";
 import { EventLog, Informer, runController, WorkQueue, type ReconcileResult } from "../reconciler/index.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
 import { ManifestDirectorySource } from "./manifest-source.js";
@@ -173,11 +174,11 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     // Keys being reconciled right now, for pending(): a queue's length misses them.
     let inFlight = 0;
     const counted =
-      (reconcile: (key: string) => Promise<ReconcileResult | void>) =>
+      (controller: string, reconcile: (key: string) => Promise<ReconcileResult | void>) =>
       async (key: string): Promise<ReconcileResult | void> => {
         inFlight++;
         try {
-          return await reconcile(key);
+          return await reconcileSeconds.time(() => reconcile(key), { controller });
         } finally {
           inFlight--;
         }
@@ -186,27 +187,27 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       name: "runtime",
       queue: runtimeQueue,
       workers: o.runtimeWorkers ?? 2,
-      reconcile: counted((key) => runtimes.reconcile(key)),
+      reconcile: counted("runtime", (key) => runtimes.reconcile(key)),
       logger,
     });
     const runningNetworks = runController({
       name: "network",
       queue: networkQueue,
-      reconcile: counted((key) => networks.reconcile(key)),
+      reconcile: counted("network", (key) => networks.reconcile(key)),
       logger,
     });
     const runningVolumes = runController({
       name: "volume",
       queue: volumeQueue,
       workers: 2,
-      reconcile: counted((key) => volumes.reconcile(key)),
+      reconcile: counted("volume", (key) => volumes.reconcile(key)),
       logger,
     });
     const running = runController({
       name: "job",
       queue,
       workers: o.workers ?? 4,
-      reconcile: counted((key) => controller.reconcile(key)),
+      reconcile: counted("job", (key) => controller.reconcile(key)),
       logger,
     });
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");

@@ -17,6 +17,7 @@ import {
   type WorkQueue,
 } from "../../reconciler/index.js";
 import { jobLogsDir, jobRunsDir, type StateLayout, type StatusStore } from "../../store/index.js";
+import { spawnSeconds } from "../../metrics/index.js";
 import type { NetworkResolution } from "../network/controller.js";
 import type { RuntimeResolution } from "../runtime/resolve.js";
 import type { VolumeClaim, VolumeMount } from "../volume/controller.js";
@@ -295,7 +296,8 @@ export class JobController {
     let handle: JobHandle;
     try {
       const manifestFile = join(this.o.layout.manifestsDir, entry.file);
-      handle = await spawnJob(await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build, network, volumes));
+      const spec = await engineSpecFor(this.o.layout, manifest, manifestFile, run, runtime?.build, network, volumes);
+      handle = await spawnSeconds.time(() => spawnJob(spec));
     } catch (e) {
       if (network) this.o.networks.release(name, network.network);
       const message = (e as Error).message;
