@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { packageRoot } from "../package-root.js";
+import { certsCommand } from "./certs.js";
 import { daemonCommand } from "./daemon.js";
 import { clientVerbs } from "./verbs.js";
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   program.addCommand(daemonCommand());
   for (const verb of clientVerbs()) program.addCommand(verb);
+  program.addCommand(certsCommand());
   return program;
 }
 
