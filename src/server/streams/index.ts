@@ -4,3 +4,5 @@
  * and hands over the request; these handlers write everything from the status line on.
  */
 export type { StreamContext } from "./context.js";
+export { handleWatch, apiObject } from "./watch.js";
+export { handleLogs, RUN_HEADER } from "./logs.js";

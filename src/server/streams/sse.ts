@@ -1,0 +1,144 @@
+/**
+ * One Server-Sent Events response: the headers, events written whole (so a keepalive
+ * comment never lands inside one), backpressure (a slow client makes the writer wait
+ * instead of the daemon buffering the log in memory) and the keepalive comment that
+ * keeps proxies and idle timers from closing a quiet stream.
+ */
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { StreamContext } from "./context.js";
+
+export const KEEPALIVE_MS = 15_000;
+
+export class SseStream {
+  private keepalive?: NodeJS.Timeout;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** 200 and the event-stream headers, sent at once so the client knows the stream is live. */
+  open(headers: OutgoingHttpHeaders = {}): void {
+    this.res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+      ...headers,
+    });
+    this.res.flushHeaders();
+    this.keepalive = setInterval(() => {
+      // Behind a full buffer the stream is anything but idle: no comment needed.
+      if (this.res.writableNeedDrain || !this.writable()) return;
+      this.res.write(": keepalive\n\n");
+    }, KEEPALIVE_MS);
+  }
+
+  /** Writes one event; resolves when the client can take more (or is gone). */
+  async send(event: string, data: string, id?: string): Promise<void> {
+    if (!this.writable()) return;
+    const text = id === undefined ? `event: ${event}\ndata: ${data}\n\n` : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`;
+    if (!this.res.write(text)) await this.drained();
+  }
+
+  /** Ends the response (if the client is still there) and stops the keepalive. */
+  close(): void {
+    this.stopKeepalive();
+    if (this.writable()) this.res.end();
+  }
+
+  stopKeepalive(): void {
+    clearInterval(this.keepalive);
+  }
+
+  private writable(): boolean {
+    return !this.signal.aborted && !this.res.destroyed && !this.res.writableEnded;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.res.off("drain", done);
+        this.res.off("close", done);
+        this.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      this.res.on("drain", done);
+      this.res.on("close", done);
+      this.signal.addEventListener("abort", done);
+    });
+  }
+}
+
+/** An error before any event was sent: the API's JSON error body with its status code. */
+export function sendError(res: ServerResponse, code: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Thrown by a handler's preparation to answer with this code and sentence instead of a stream. */
+export class StreamRefusal extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Aborts when the server's signal does or the response closes (the client went away),
+ * whichever comes first: a handler must never outlive its connection.
+ */
+export function connectionSignal(res: ServerResponse, signal: AbortSignal): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  if (signal.aborted || res.destroyed) controller.abort();
+  signal.addEventListener("abort", abort);
+  res.on("close", abort);
+  return {
+    signal: controller.signal,
+    release() {
+      signal.removeEventListener("abort", abort);
+      res.off("close", abort);
+    },
+  };
+}
+
+/** What a handler found before streaming: extra headers, and the stream itself. */
+export interface StreamPlan {
+  headers?: OutgoingHttpHeaders;
+  /** Writes events until done or `signal` aborts; must leave no watcher, timer or file open. */
+  run(sse: SseStream, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * The frame every stream shares: prepare (a StreamRefusal becomes the JSON error), open
+ * the event stream, run it, end it. Never rejects: the server core has nothing left to
+ * answer with once the headers are out. A failure before then is a 500; after, the
+ * connection is cut so the client sees an unfinished stream and reconnects.
+ */
+export async function serveStream(ctx: StreamContext, prepare: (signal: AbortSignal) => Promise<StreamPlan | undefined>): Promise<void> {
+  const connection = connectionSignal(ctx.res, ctx.signal);
+  const { signal } = connection;
+  let sse: SseStream | undefined;
+  try {
+    const plan = await prepare(signal);
+    if (plan === undefined || signal.aborted) return;
+    sse = new SseStream(ctx.res, signal);
+    sse.open(plan.headers);
+    await plan.run(sse, signal);
+    sse.close();
+  } catch (e) {
+    if (sse !== undefined || ctx.res.headersSent) {
+      ctx.res.destroy();
+    } else if (e instanceof StreamRefusal) {
+      sendError(ctx.res, e.code, e.message);
+    } else if (!ctx.res.destroyed) {
+      sendError(ctx.res, 500, `Cannot stream ${ctx.req.url ?? "this path"}: ${(e as Error).message}`);
+    }
+  } finally {
+    sse?.stopKeepalive();
+    connection.release();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Wakes a stream's loop when something in a few directories changes: fs.watch for speed,
+ * and a poll timer because fs.watch misses events on some filesystems (NFS, overlay) and
+ * cannot watch a directory that does not exist yet (it is tried again at every wait).
+ * The same idea as the CLI's watchDir, for several directories and one more rule: a
+ * change that arrives while the loop is busy is remembered, so the next wait returns at
+ * once instead of sleeping through output that was written meanwhile.
+ */
+import { watch, type FSWatcher } from "node:fs";
+
+export class Wakeup {
+  private readonly watchers = new Map<string, FSWatcher>();
+  private wake?: () => void;
+  private changed = false;
+  private closed = false;
+
+  constructor(
+    private readonly dirs: readonly string[],
+    private readonly pollMs: number,
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener("abort", this.poke);
+    this.watchMissing();
+  }
+
+  /** Resolves at the next change (or one since the last call), poll tick, or abort. */
+  next(): Promise<void> {
+    this.watchMissing();
+    if (this.changed || this.signal.aborted || this.closed) {
+      this.changed = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(this.poke, this.pollMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+    this.signal.removeEventListener("abort", this.poke);
+    this.poke();
+  }
+
+  private readonly poke = (): void => {
+    const wake = this.wake;
+    this.wake = undefined;
+    if (wake !== undefined) wake();
+    else this.changed = true;
+  };
+
+  private watchMissing(): void {
+    if (this.closed) return;
+    for (const dir of this.dirs) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const watcher = watch(dir, { persistent: false }, this.poke);
+        watcher.on("error", () => {
+          watcher.close();
+          this.watchers.delete(dir); // polling carries on; the next wait watches again
+        });
+        this.watchers.set(dir, watcher);
+      } catch {
+        // not there yet
+      }
+    }
+  }
+}
