@@ -12,8 +12,14 @@ export function daemonCommand(): Command {
     .option("--backoff-base <ms>", "first retry delay of an OnFailure Job, in ms (doubles per retry)", (v) => positive("--backoff-base", v))
     .option("--bridge-cidr <cidr>", "block of the built-in 'bridge' network (default 172.20.0.0/16)", (v) => cidr("--bridge-cidr", v))
     .option("--isolated-cidr <cidr>", "block 'isolated' jobs get their address pairs from (default 172.21.0.0/16)", (v) => cidr("--isolated-cidr", v))
-    .addHelpText("after", "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n")
-    .action(async (opts: { stateDir?: string; manifests?: string; workers: number; gracePeriod?: number; backoffBase?: number; bridgeCidr?: string; isolatedCidr?: string }) => {
+    .option("--listen <host:port>", "serve the remote API (HTTPS, client certificates required) here, e.g. 0.0.0.0:8443", listenAddress)
+    .option("--tls-dir <dir>", "the remote API's ca.crt, server.crt and server.key (made by joblet certs init --dir DIR)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n  sudo joblet daemon --listen 0.0.0.0:8443 --tls-dir /etc/joblet/tls\n",
+    )
+    .action(async (opts: DaemonFlags) => {
+      if ((opts.listen === undefined) !== (opts.tlsDir === undefined)) throw new Error("--listen and --tls-dir go together: the remote API is HTTPS with client certificates only");
       // Loaded here, not at the top: client verbs (get, runtime list) should not pay for the daemon's modules.
       const { startDaemon } = await import("../daemon/daemon.js");
       const daemon = await startDaemon({
@@ -24,6 +30,7 @@ export function daemonCommand(): Command {
         ...(opts.backoffBase !== undefined ? { backoffBaseMs: opts.backoffBase } : {}),
         ...(opts.bridgeCidr !== undefined ? { bridgeCidr: opts.bridgeCidr } : {}),
         ...(opts.isolatedCidr !== undefined ? { isolatedCidr: opts.isolatedCidr } : {}),
+        ...(opts.listen !== undefined ? { listen: opts.listen, tlsDir: opts.tlsDir } : {}),
       });
       await new Promise<void>((resolve) => {
         const done = () => resolve();
@@ -34,6 +41,27 @@ export function daemonCommand(): Command {
       // The addon's helpers (fork server socket, namespace pool) would keep the loop alive.
       process.exit(0);
     });
+}
+
+interface DaemonFlags {
+  stateDir?: string;
+  manifests?: string;
+  workers: number;
+  gracePeriod?: number;
+  backoffBase?: number;
+  bridgeCidr?: string;
+  isolatedCidr?: string;
+  listen?: { host: string; port: number };
+  tlsDir?: string;
+}
+
+/** HOST:PORT, [IPv6]:PORT, or :PORT for every address. */
+function listenAddress(value: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new Error(`--listen '${value}' is not HOST:PORT (e.g. 0.0.0.0:8443, [::1]:8443, :8443)`);
+  const host = match[1] ?? match[2] ?? "";
+  return { host: host === "" ? "::" : host, port };
 }
 
 function positive(flag: string, value: string): number {

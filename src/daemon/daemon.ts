@@ -9,6 +9,7 @@ import { VolumeController, volumeKey } from "../controllers/volume/controller.js
 import { detectCgroupBackend } from "../isolation/index.js";
 import { reconcileSeconds } from "../metrics/index.js";
 import { EventLog, Informer, runController, WorkQueue, type ReconcileResult } from "../reconciler/index.js";
+import { startApiServer, type ApiTimeouts, type RunningApiServer } from "../server/server.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
 import { ManifestDirectorySource } from "./manifest-source.js";
 
@@ -29,6 +30,12 @@ export interface DaemonOptions {
   bridgeCidr?: string;
   /** The block "isolated" jobs get their address pairs from (default 172.21.0.0/16). */
   isolatedCidr?: string;
+  /** Serve the remote API here (`--listen HOST:PORT`); needs `tlsDir`. */
+  listen?: { host: string; port: number };
+  /** ca.crt, server.crt and server.key of the remote API (`--tls-dir`, made by `joblet certs init`). */
+  tlsDir?: string;
+  /** Shorter API timeouts, for tests of slow clients. */
+  apiTimeouts?: Partial<ApiTimeouts>;
   logger?: Logger;
 }
 
@@ -41,6 +48,8 @@ interface WaitedOn {
 
 export interface RunningDaemon {
   layout: StateLayout;
+  /** Where the remote API listens, when it was asked for (the port chosen when 0 was given). */
+  api?: { host: string; port: number };
   /** Keys queued or being reconciled: 0 once the daemon has caught up with the manifests. */
   pending(): number;
   /** Stop watching and reconciling. Running jobs keep running: their supervisors own them. */
@@ -55,6 +64,7 @@ export async function daemonLogger(): Promise<Logger> {
 }
 
 export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon> {
+  if (o.listen !== undefined && o.tlsDir === undefined) throw new Error("Cannot serve the remote API without its certificates: give --tls-dir DIR (made by joblet certs init --dir DIR)");
   const layout = resolveLayout({
     ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
     ...(o.manifestsDir !== undefined ? { manifestsDir: o.manifestsDir } : {}),
@@ -210,18 +220,41 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       reconcile: counted("job", (key) => controller.reconcile(key)),
       logger,
     });
+    const stopControllers = async () => {
+      await informer.stop();
+      await running.stop();
+      await runningRuntimes.stop();
+      await runningNetworks.stop();
+      // Volumes stay mounted: running jobs use them, and the next daemon adopts them.
+      await runningVolumes.stop();
+      await runtimes.stop();
+    };
+    let api: RunningApiServer | undefined;
+    if (o.listen !== undefined) {
+      try {
+        api = await startApiServer({
+          layout,
+          tlsDir: o.tlsDir!,
+          host: o.listen.host,
+          port: o.listen.port,
+          logger,
+          ...(o.apiTimeouts !== undefined ? { timeouts: o.apiTimeouts } : {}),
+          queueDepths: () => ({ job: queue.len(), runtime: runtimeQueue.len(), network: networkQueue.len(), volume: volumeQueue.len() }),
+        });
+      } catch (e) {
+        await stopControllers();
+        throw e;
+      }
+    }
     logger.info({ stateDir: layout.stateDir, manifests: layout.manifestsDir, cgroup: detectCgroupBackend().version }, "joblet daemon started");
     return {
       layout,
+      ...(api !== undefined ? { api: { host: api.host, port: api.port } } : {}),
       pending: () => queue.len() + runtimeQueue.len() + networkQueue.len() + volumeQueue.len() + inFlight,
       async stop() {
-        await informer.stop();
-        await running.stop();
-        await runningRuntimes.stop();
-        await runningNetworks.stop();
-        // Volumes stay mounted: running jobs use them, and the next daemon adopts them.
-        await runningVolumes.stop();
-        await runtimes.stop();
+        // Remote callers first: nothing should be applied while the controllers wind down.
+        await api?.close();
+        await stopControllers();
         releaseLock();
         logger.info("joblet daemon stopped; running jobs carry on under their supervisors");
       },
