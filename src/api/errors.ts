@@ -61,6 +61,7 @@ interface Def {
   shape?: Record<string, Schema>;
   element?: Schema;
   valueType?: Schema;
+  options?: Schema[];
 }
 interface Schema {
   _zod: { def: Def };
@@ -72,6 +73,8 @@ function unwrap(schema: Schema | undefined): Schema | undefined {
     const def: Def = current._zod.def;
     if (def.innerType !== undefined) current = def.innerType;
     else if (def.type === "pipe" && def.in !== undefined) current = def.in;
+    // A string-or-mapping field (spec.schedule): its keys are the mapping's.
+    else if (def.type === "union" && def.options) current = def.options.map(unwrap).find((option) => option?._zod.def.type === "object");
     else break;
   }
   return current;
@@ -131,6 +134,18 @@ function reasonFor(issue: z.core.$ZodIssue, value: unknown): string {
   }
 }
 
+/**
+ * A value that fits none of a union's shapes: when all shapes but one fail on
+ * the value's type itself (a string given where a mapping is one option), the
+ * user meant that one, and its own issues say what is wrong.
+ */
+function unionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return [issue];
+  const meant = issue.errors.filter((branch) => !branch.every((i) => i.code === "invalid_type" && i.path.length === 0));
+  if (meant.length !== 1) return [issue];
+  return meant[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as z.core.$ZodIssue).flatMap(unionBranch);
+}
+
 /** Readable errors for every issue of a failed parse of `doc` against `schema`. */
 export function manifestErrors(
   issues: readonly z.core.$ZodIssue[],
@@ -140,7 +155,7 @@ export function manifestErrors(
 ): ManifestError[] {
   const who = subject(kind, valueAt(doc, ["metadata", "name"]));
   const errors: ManifestError[] = [];
-  for (const issue of issues) {
+  for (const issue of issues.flatMap(unionBranch)) {
     const base = issue.path.filter((s): s is PathSegment => typeof s !== "symbol");
     if (issue.code === "unrecognized_keys") {
       const allowed = allowedKeysAt(schema, base);

@@ -5,9 +5,10 @@
  * Quantities stay as written; resolveResources turns them into numbers.
  */
 import { z } from "zod";
-import { absolutePath, bytes, checked, cores, envName, int, nonEmpty, objectName, relativePath, relativePathProblem, uniqueBy } from "./fields.js";
+import { absolutePath, bytes, checked, cores, envName, int, objectName, relativePath, relativePathProblem, uniqueBy } from "./fields.js";
 import { manifestSchema } from "./meta.js";
 import { parseBytes, parseCores } from "./quantity.js";
+import { scheduleSchema } from "./schedule.js";
 
 const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 
@@ -42,13 +43,20 @@ const file = z.strictObject({
     .meta({ description: "Where it lands, relative to /work (or /work/...). Default: the path's last component." }),
 });
 
-const resources = z.strictObject({
-  cpu: cores("CPU limit in cores: 0.5, 250m, 2.").optional(),
-  memory: bytes("Memory limit: 512Mi, 1Gi, or bytes. Exceeding it is an OOM kill (reason OOMKilled).").optional(),
-  ioBps: bytes("Read and write bandwidth limit in bytes per second: 10Mi, 1000000.").optional(),
-  cpuset: checked(z.string(), cpuListProblem).optional().meta({ description: "CPUs to pin the job to: \"0-3\", \"1,3\"." }),
-  pids: int(1, "Maximum number of processes and threads. Default 1024.").optional(),
-});
+const resources = z
+  .strictObject({
+    cpu: cores("CPU limit in cores: 0.5, 250m, 2. A running job reserves it from the node's allocatable CPU.").optional(),
+    memory: bytes("Memory limit: 512Mi, 1Gi, or bytes. Exceeding it is an OOM kill (reason OOMKilled). A running job reserves it from the node's allocatable memory.").optional(),
+    ioBps: bytes("Read and write bandwidth limit in bytes per second: 10Mi, 1000000.").optional(),
+    cpuset: checked(z.string(), cpuListProblem).optional().meta({ description: "CPUs to pin the job to: \"0-3\", \"1,3\"." }),
+    exclusiveCpus: int(1, "Pin the job to this many whole CPUs that the scheduler picks and no other exclusive job holds.").optional(),
+    pids: int(1, "Maximum number of processes and threads. Default 1024.").optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.cpuset !== undefined && r.exclusiveCpus !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["exclusiveCpus"], message: "cannot be set with cpuset: pin explicitly or let the scheduler choose, not both" });
+    }
+  });
 
 const volumeMount = z.strictObject({
   name: objectName("Name of a Volume, mounted at /volumes/<name>."),
@@ -80,11 +88,15 @@ export const jobSpecSchema = z.strictObject({
     .meta({ description: "Runtime whose isolated/ tree becomes the job's root: NAME or NAME@VERSION." }),
   volumes: uniqueBy(volumeMount, (v) => v.name, "the volume").optional(),
   network: objectName("none (loopback only), bridge, isolated, or the name of a Network.").default("none"),
-  schedule: nonEmpty("When to run: a cron expression (\"*/5 * * * *\") or an RFC 3339 time. Runs at once when omitted.").optional(),
+  schedule: scheduleSchema.optional(),
   concurrencyPolicy: z
     .enum(["Allow", "Forbid", "Replace"])
     .default("Allow")
-    .meta({ description: "With a cron schedule: whether a run may start while the previous one still runs." }),
+    .meta({ description: "With a cron schedule, when a run is due while the previous one still runs: Allow it alongside, Forbid it (it waits), or Replace the running one." }),
+  startingDeadlineSeconds: int(0, "A scheduled run that cannot start within this many seconds of its time (the daemon was down) is recorded as missed. Default: no deadline.").optional(),
+  successfulRunsHistoryLimit: int(0, "Succeeded runs of a cron Job kept in status.runs, with their logs.").default(3),
+  failedRunsHistoryLimit: int(0, "Failed and missed runs of a cron Job kept in status.runs, with their logs.").default(1),
+  priority: z.int().default(0).meta({ description: "Order of jobs waiting for capacity: higher first, then first come first served; waiting raises it (aging)." }),
 });
 
 export const jobSchema = manifestSchema("Job", jobSpecSchema);

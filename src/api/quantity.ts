@@ -124,3 +124,17 @@ export function formatBytes(bytes: number): string {
   }
   return String(bytes);
 }
+
+/** Exact when round (512Mi), else one decimal (1.5Mi): for people, not for parsing back. */
+export function humanBytes(bytes: number): string {
+  const exact = formatBytes(bytes);
+  if (exact !== String(bytes) || bytes < 1024) return exact;
+  const units = ["Ki", "Mi", "Gi", "Ti"];
+  let value = bytes / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return `${value.toFixed(1)}${units[i]}`;
+}

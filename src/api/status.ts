@@ -55,8 +55,38 @@ export interface JobStatus {
   nextAttemptAt?: string;
   /** ttlSecondsAfterFinished passed: the run's logs and work data were removed. */
   expired?: boolean;
+  /** When this daemon first saw the current spec (RFC 3339): startAfter counts from it, and the queue is first come first served by it. */
+  observedTime?: string;
+  /** The time the run in hand is scheduled for: a one-shot's start time, or a cron run's due time while it waits or runs. */
+  scheduledTime?: string;
+  /** Cron: the latest due time taken (started or recorded missed); after a restart, times after it are due. */
+  lastScheduleTime?: string;
+  /** Cron: the next due time after lastScheduleTime. */
+  nextScheduleTime?: string;
+  /** Cron: runs started for the scheduled time in hand (the first and its retries), for backoffLimit. */
+  runAttempts?: number;
+  /** CPUs the current run is pinned to exclusively (resources.exclusiveCpus), as a CPU list. */
+  cpus?: string;
+  /** The Job's runs, oldest first; a cron Job's are trimmed to its history limits, their logs with them. */
+  runs?: JobRunRecord[];
   /** The Job's most recent events, oldest first, for `joblet describe`. */
   events?: JobEvent[];
+}
+
+export type JobRunPhase = "Running" | "Succeeded" | "Failed" | "Missed";
+
+/** One run of a Job (logs/jobs/<name>/<run>/), or a scheduled time that was missed (no run, no logs). */
+export interface JobRunRecord {
+  run?: string;
+  scheduledTime?: string;
+  startTime?: string;
+  completionTime?: string;
+  phase: JobRunPhase;
+  exitCode?: number;
+  signal?: string;
+  reason?: string;
+  /** CPUs the run held exclusively. */
+  cpus?: string;
 }
 
 export interface JobEvent {

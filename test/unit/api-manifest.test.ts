@@ -211,6 +211,9 @@ describe("defaults", () => {
       suspend: false,
       network: "none",
       concurrencyPolicy: "Allow",
+      successfulRunsHistoryLimit: 3,
+      failedRunsHistoryLimit: 1,
+      priority: 0,
     });
     expect(doc).toEqual(before);
     expect(object).toEqual(before);
