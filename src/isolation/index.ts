@@ -5,4 +5,5 @@ export { JobHandle, DEFAULT_GRACE_PERIOD_MS } from "./job-handle.js";
 export { InvalidJobSpecError } from "./errors.js";
 export { minimalHostRoot } from "./host-root.js";
 export { detectCgroupBackend } from "./cgroup/detect.js";
+export { parseCpuList } from "./cgroup/limits.js";
 export type { CgroupBackend, JobCgroup } from "./cgroup/backend.js";
