@@ -117,19 +117,23 @@ async function* parseEvents(res: IncomingMessage): AsyncGenerator<SseEvent> {
   }
 }
 
-function parseBlock(bytes: Buffer): SseEvent {
-  const block = bytes.toString("latin1");
+/** One event's lines; values decoded as UTF-8 once, straight from the bytes. */
+function parseBlock(block: Buffer): SseEvent {
+  if (block[0] === 0x3a) return { event: ":", data: block.toString("utf8", 1).trim() };
   const event: SseEvent = { event: "message", data: "" };
   const data: string[] = [];
-  for (const line of block.split("\n")) {
-    if (line.startsWith(":")) return { event: ":", data: line.slice(1).trim() };
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-    if (field === "event") event.event = value;
-    else if (field === "id") event.id = value;
-    else if (field === "data") data.push(value);
+  for (let start = 0; start < block.length; ) {
+    let end = block.indexOf(0x0a, start);
+    if (end < 0) end = block.length;
+    const colon = block.indexOf(0x3a, start);
+    const hasValue = colon >= 0 && colon < end;
+    const field = block.toString("latin1", start, hasValue ? colon : end);
+    const from = hasValue ? colon + (block[colon + 1] === 0x20 ? 2 : 1) : end;
+    if (field === "event") event.event = block.toString("utf8", from, end);
+    else if (field === "id") event.id = block.toString("utf8", from, end);
+    else if (field === "data") data.push(block.toString("utf8", from, end));
+    start = end + 1;
   }
-  event.data = Buffer.from(data.join("\n"), "latin1").toString("utf8");
+  event.data = data.join("\n");
   return event;
 }

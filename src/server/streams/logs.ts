@@ -155,7 +155,7 @@ async function streamRun(
         const n = await cursor.read(buf);
         if (n === 0) continue;
         progress = true;
-        await sse.send(cursor.stream, buf.toString("base64", 0, n), id());
+        await sse.send(cursor.stream, buf.toString("base64", 0, n), id(), "latin1");
         // A chunk that filled the buffer means more is waiting: read bigger (idle followers stay small).
         if (n === buf.length && buf.length < MAX_CHUNK) buf = Buffer.allocUnsafe(buf.length * 2);
       }

@@ -33,11 +33,20 @@ export class SseStream {
     }, KEEPALIVE_MS);
   }
 
-  /** Writes one event; resolves when the client can take more (or is gone). */
-  async send(event: string, data: string, id?: string): Promise<void> {
+  /**
+   * Writes one event (`data` on one line); resolves when the client can take more (or is
+   * gone). The data goes out as its own string: gluing a megabyte of base64 to the field
+   * names would cost a copy of it, and corked writes leave as one anyway. `latin1` is for
+   * data known to be ASCII (base64): it is copied as it is, not encoded.
+   */
+  async send(event: string, data: string, id?: string, encoding: "utf8" | "latin1" = "utf8"): Promise<void> {
     if (!this.writable()) return;
-    const text = id === undefined ? `event: ${event}\ndata: ${data}\n\n` : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`;
-    if (!this.res.write(text)) await this.drained();
+    this.res.cork();
+    this.res.write(id === undefined ? `event: ${event}\ndata: ` : `event: ${event}\nid: ${id}\ndata: `);
+    this.res.write(data, encoding);
+    const more = this.res.write("\n\n");
+    this.res.uncork();
+    if (!more) await this.drained();
   }
 
   /** Ends the response (if the client is still there) and stops the keepalive. */

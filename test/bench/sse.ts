@@ -1,0 +1,167 @@
+/**
+ * One follower of a Job's log over SSE, in MB/s of the job's raw bytes received (issue 7's
+ * target: 200 MB/s). The server runs in a process of its own, as the daemon does; the
+ * client decodes every chunk, as `joblet logs` does.
+ *
+ *   history  a finished run's 200 MB stdout.log, from the request to the `end` event
+ *   live     a follower connected before a writer process appends 200 MB in 64 KiB
+ *            writes (pipe-sized, as the supervisor writes), from the first byte received
+ *            to the last; the run is marked finished once the writer is done
+ *
+ * The state dir holds what the daemon would: the Job's status file naming the run, and
+ * the run's log files; only the appending is done by a plain process instead of a job.
+ *
+ *   npm run build && node dist/test/bench/sse.js [--mb 200] [--runs 3]
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { FileStatusStore, resolveLayout, runLogPaths, type StateLayout } from "../../src/store/index.js";
+import { openSse, streamServer } from "../helpers/sse.js";
+
+const TARGET_MB_PER_S = 200;
+const MB = 1_000_000;
+const WRITE = 64 * 1024;
+const self = fileURLToPath(import.meta.url);
+
+async function setPhase(layout: StateLayout, run: string, phase: "Running" | "Succeeded"): Promise<void> {
+  const status = { phase, run, attempts: 1, conditions: [], ...(phase === "Succeeded" ? { exitCode: 0 } : {}) };
+  await new FileStatusStore(layout).write("Job", "bench", {
+    apiVersion: "joblet/v1",
+    kind: "Job",
+    metadata: { name: "bench", generation: "0123456789abcdef" },
+    spec: { command: ["bench"] },
+    status,
+  });
+}
+
+/** Appends `bytes` of random data to `path` in pipe-sized writes, from 8 MiB of pattern. */
+function append(path: string, bytes: number, seed: Buffer): string {
+  const hash = createHash("sha256");
+  const fd = openSync(path, "a");
+  try {
+    for (let done = 0; done < bytes; ) {
+      const n = Math.min(WRITE, bytes - done);
+      const from = done % (seed.length - WRITE);
+      const block = seed.subarray(from, from + n);
+      writeSync(fd, block);
+      hash.update(block);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
+/** Follows the log and returns the bytes' hash, their count, and the seconds from the first byte (or the request) to the end. */
+async function follow(url: string, fromRequest: boolean): Promise<{ bytes: number; seconds: number; sha256: string }> {
+  const requested = performance.now();
+  const stream = await openSse(`${url}/apis/joblet/v1/jobs/bench/log?follow=true&stream=stdout`);
+  if (stream.status !== 200) throw new Error(`Cannot follow the log: ${stream.status} ${stream.body}`);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let first = requested;
+  for await (const event of stream.events) {
+    if (event.event === "stdout") {
+      if (bytes === 0 && !fromRequest) first = performance.now();
+      const chunk = Buffer.from(event.data, "base64");
+      hash.update(chunk);
+      bytes += chunk.length;
+    } else if (event.event === "end") {
+      break;
+    }
+  }
+  const seconds = (performance.now() - first) / 1000;
+  stream.close();
+  return { bytes, seconds, sha256: hash.digest("hex") };
+}
+
+/** The server half: the stream handlers over the state dir, on loopback; the URL goes to the parent. */
+async function serve(stateDir: string): Promise<void> {
+  const server = await streamServer(resolveLayout({ stateDir }));
+  process.send!({ url: server.url });
+  process.on("disconnect", () => void server.close().then(() => process.exit(0)));
+}
+
+/** The writer half: appends, then reports the hash of what it wrote. */
+function write(path: string, bytes: number): void {
+  const sha256 = append(path, bytes, randomBytes(8 * 1024 * 1024));
+  process.send!({ sha256 }, () => process.exit(0));
+}
+
+function child(args: string[]): { proc: ChildProcess; message: Promise<Record<string, string>> } {
+  const proc = fork(self, args, { stdio: "inherit" });
+  const message = new Promise<Record<string, string>>((resolve, reject) => {
+    proc.once("message", (m) => resolve(m as Record<string, string>));
+    proc.once("exit", (code) => reject(new Error(`${args[0]} process exited with ${code} before reporting`)));
+  });
+  return { proc, message };
+}
+
+function rate(bytes: number, seconds: number): number {
+  return bytes / MB / seconds;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { mb: { type: "string", default: "200" }, runs: { type: "string", default: "3" } } });
+  const bytes = Number(values.mb) * MB;
+  const runs = Number(values.runs);
+  const stateDir = mkdtempSync(join(tmpdir(), "joblet-bench-sse-"));
+  const layout = resolveLayout({ stateDir });
+  const server = child(["--serve", stateDir]);
+  try {
+    const { url } = await server.message;
+    console.log(`SSE log follower, ${values.mb} MB per run, server process on ${url!}, ${runs} runs each`);
+    const results: Record<string, number[]> = { history: [], live: [] };
+    for (let i = 1; i <= runs; i++) {
+      // History: the whole file is there and the run is over.
+      const run = `hist-${i}`;
+      const paths = runLogPaths(layout, "bench", run);
+      mkdirSync(paths.dir, { recursive: true });
+      const written = append(paths.stdout, bytes, randomBytes(8 * 1024 * 1024));
+      await setPhase(layout, run, "Succeeded");
+      const history = await follow(url!, true);
+      check(history, bytes, written);
+      results.history!.push(rate(history.bytes, history.seconds));
+      rmSync(paths.dir, { recursive: true });
+
+      // Live: following before the first byte is written.
+      const liveRun = `live-${i}`;
+      const live = runLogPaths(layout, "bench", liveRun);
+      mkdirSync(live.dir, { recursive: true });
+      await setPhase(layout, liveRun, "Running");
+      const received = follow(url!, false);
+      await new Promise((r) => setTimeout(r, 200)); // connected and waiting
+      const writer = child(["--write", live.stdout, String(bytes)]);
+      const { sha256 } = await writer.message;
+      await setPhase(layout, liveRun, "Succeeded");
+      const got = await received;
+      check(got, bytes, sha256!);
+      results.live!.push(rate(got.bytes, got.seconds));
+      rmSync(live.dir, { recursive: true });
+    }
+    for (const [name, rates] of Object.entries(results)) {
+      const sorted = [...rates].sort((a, b) => a - b);
+      const median = sorted[sorted.length >> 1]!;
+      const verdict = median >= TARGET_MB_PER_S ? "meets" : "MISSES";
+      console.log(`${name.padEnd(8)} median ${median.toFixed(0)} MB/s (runs: ${rates.map((r) => r.toFixed(0)).join(", ")}) ${verdict} the ${TARGET_MB_PER_S} MB/s target`);
+    }
+  } finally {
+    server.proc.disconnect();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+function check(got: { bytes: number; sha256: string }, bytes: number, sha256: string): void {
+  if (got.bytes !== bytes || got.sha256 !== sha256) throw new Error(`The follower received ${got.bytes} bytes (sha256 ${got.sha256}), not the ${bytes} written (${sha256})`);
+}
+
+const [mode, ...rest] = process.argv.slice(2);
+if (mode === "--serve") void serve(rest[0]!);
+else if (mode === "--write") write(rest[0]!, Number(rest[1]));
+else await main();
