@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import type { Kind } from "../api/index.js";
-import { removeDesired } from "./desired.js";
+import { withBackend } from "./backend.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
-import { named, parseKindRef, ref } from "./kinds.js";
-import { readDesired } from "./objects.js";
-import { collect, layoutFrom, type StateOptions, verb } from "./options.js";
+import { parseKindRef, ref } from "./kinds.js";
+import { collect, type StateOptions, verb } from "./options.js";
 import { loadSources } from "./sources.js";
 
 interface DeleteOptions extends StateOptions {
@@ -26,12 +25,14 @@ export function deleteCommand(io: CliIo = processIo()): Command {
     .action((kindArg: string | undefined, nameArg: string | undefined, options: DeleteOptions) =>
       runVerb(io, async () => {
         const targets = await targetsOf(kindArg, nameArg, options, io);
-        const layout = layoutFrom(options, io);
         const missing: string[] = [];
-        for (const { kind, name } of targets) {
-          if (await removeDesired(layout, kind, name)) io.out.write(`${ref(kind, name)} deleted\n`);
-          else missing.push(await notFound(kind, name, options, io));
-        }
+        await withBackend(options, io, async (backend) => {
+          for (const { kind, name } of targets) {
+            const problem = await backend.remove(kind, name);
+            if (problem === undefined) io.out.write(`${ref(kind, name)} deleted\n`);
+            else missing.push(problem);
+          }
+        });
         if (missing.length > 0) throw new CliError(missing.join("\n"));
       }),
     );
@@ -46,11 +47,4 @@ async function targetsOf(kindArg: string | undefined, nameArg: string | undefine
   const { kind, name } = parseKindRef(kindArg, nameArg);
   if (name === undefined) throw new CliError(`Delete needs a name: joblet delete ${kind.toLowerCase()} NAME`);
   return [{ kind, name }];
-}
-
-/** Says why, when the object exists but in a file `apply` did not write (a git checkout's). */
-async function notFound(kind: Kind, name: string, options: StateOptions, io: CliIo): Promise<string> {
-  const elsewhere = (await readDesired(layoutFrom(options, io), kind)).get(name);
-  if (elsewhere !== undefined) return `Cannot delete ${named(kind, name)}: it is defined in ${elsewhere.file}, which joblet apply did not write; remove it there`;
-  return `${named(kind, name)} not found`;
 }

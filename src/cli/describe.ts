@@ -5,8 +5,9 @@ import { age, duration, humanBytes, source } from "./columns.js";
 import { humanDuration } from "./duration.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named, parseKindRef } from "./kinds.js";
-import { getObject, type ShownObject } from "./objects.js";
-import { layoutFrom, type StateOptions, verb } from "./options.js";
+import { withBackend } from "./backend.js";
+import type { ShownObject } from "./objects.js";
+import { type StateOptions, verb } from "./options.js";
 import { table } from "./table.js";
 
 const EXAMPLE = `joblet describe job hello
@@ -21,7 +22,7 @@ export function describeCommand(io: CliIo = processIo()): Command {
       runVerb(io, async () => {
         const { kind, name } = parseKindRef(kindArg, nameArg);
         if (name === undefined) throw new CliError(`Describe needs a name: joblet describe ${kind.toLowerCase()} NAME`);
-        const shown = await getObject(layoutFrom(options, io), kind, name);
+        const shown = await withBackend(options, io, (backend) => backend.get(kind, name));
         if (shown === undefined) throw new CliError(`${named(kind, name)} not found`);
         io.out.write(describe(shown, io.now()));
       }),

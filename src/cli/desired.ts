@@ -84,8 +84,12 @@ async function hashUploads(uploads: Upload[], where: string): Promise<string> {
   return hash.digest("hex").slice(0, 12);
 }
 
-/** What applying `input` would write, and whether that changes anything. Writes nothing. */
-export async function plan(layout: StateLayout, input: DesiredInput, where: string): Promise<PlannedObject> {
+/**
+ * The manifest applying `input` stores: the source annotation added, and a Job's
+ * `files` pointing at their copies in .<name>.files/<hash>/ (`filesDir`). Checked again,
+ * as the rewriting must leave it valid. Reads the uploads (for the hash), writes nothing.
+ */
+export async function desiredManifest(input: DesiredInput, where: string): Promise<{ manifest: Manifest; filesDir?: string }> {
   const manifest = structuredClone(input.manifest);
   if (input.appliedFrom !== undefined) {
     manifest.metadata.annotations = { ...manifest.metadata.annotations, [APPLIED_FROM]: input.appliedFrom };
@@ -101,6 +105,12 @@ export async function plan(layout: StateLayout, input: DesiredInput, where: stri
   }
   const checked = parseManifest(manifest);
   if (!checked.ok) throw new CliError(`${where}: ${checked.errors[0]?.message ?? "invalid manifest"}`);
+  return { manifest, filesDir };
+}
+
+/** What applying `input` would write, and whether that changes anything. Writes nothing. */
+export async function plan(layout: StateLayout, input: DesiredInput, where: string): Promise<PlannedObject> {
+  const { manifest, filesDir } = await desiredManifest(input, where);
   const text = toYaml(manifest);
   const current = await readFile(new DesiredStore(layout).path(input.kind, input.name), "utf8").catch(() => undefined);
   const outcome: Outcome = current === undefined ? "created" : current === text ? "unchanged" : "configured";

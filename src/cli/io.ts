@@ -61,8 +61,9 @@ export async function runVerb(io: CliIo, body: () => Promise<number | void>): Pr
   try {
     code = (await body()) ?? 0;
   } catch (e) {
-    const error = e as Error & { exitCode?: unknown };
-    if (error.message !== "") io.err.write(`${sentence(error.message)}\n`);
+    const error = e as Error & { exitCode?: unknown; verbatim?: boolean };
+    // A server's refusal (403) is shown exactly as the server words it.
+    if (error.message !== "") io.err.write(`${error.verbatim === true ? error.message : sentence(error.message)}\n`);
     code = typeof error.exitCode === "number" && error.exitCode !== 0 ? error.exitCode : 1;
   }
   if (code !== 0) throw new CliError("", code);

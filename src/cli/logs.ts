@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named } from "./kinds.js";
-import { getObject } from "./objects.js";
-import { layoutFrom, type StateOptions, verb } from "./options.js";
-import { copyRunLogs, isFinished, type LogTargets, pollJob, runEnded } from "./run-logs.js";
+import { type Backend, type LogTargets, withBackend } from "./backend.js";
+import { type StateOptions, verb } from "./options.js";
+import { pollJob } from "./run-logs.js";
 
 interface LogsOptions extends StateOptions {
   follow?: boolean;
@@ -25,10 +25,10 @@ joblet logs hello --stream stderr`;
 export function logsCommand(io: CliIo = processIo()): Command {
   return verb(io, "logs", "Print the output of a Job's current or last run", EXAMPLE)
     .argument("<name>", "the Job's name (job/NAME also works)")
-    .option("-f, --follow", "keep printing output until the run ends")
+    .option("-f, --follow", "keep printing output until the run ends (from a remote daemon: reconnecting and resuming where it left off)")
     .option("--tail <lines>", "only the last N lines of each stream")
     .option("--stream <stream>", "stdout, stderr or all", "all")
-    .action((nameArg: string, options: LogsOptions) => runVerb(io, () => logs(nameArg, options, io)));
+    .action((nameArg: string, options: LogsOptions) => runVerb(io, () => withBackend(options, io, (backend) => logs(backend, nameArg, options, io))));
 }
 
 function parseTail(value: string | undefined): number | undefined {
@@ -37,18 +37,17 @@ function parseTail(value: string | undefined): number | undefined {
   return Number(value);
 }
 
-async function logs(nameArg: string, options: LogsOptions, io: CliIo): Promise<number> {
+async function logs(backend: Backend, nameArg: string, options: LogsOptions, io: CliIo): Promise<number> {
   const name = nameArg.replace(/^jobs?\//i, "");
   if (!STREAMS.includes(options.stream)) throw new CliError(`--stream '${options.stream}' is not one of ${STREAMS.join(", ")}`);
   const tail = parseTail(options.tail);
-  const layout = layoutFrom(options, io);
-  const shown = await getObject(layout, "Job", name);
+  const shown = await backend.get("Job", name);
   if (shown === undefined) throw new CliError(`${named("Job", name)} not found`);
   let run = shown.object.status.run as string | undefined;
   if (run === undefined) {
     if (!options.follow) throw new CliError(`${named("Job", name)} has not started a run yet (phase ${String(shown.object.status.phase)}); use -f to wait for it`);
     // Following a job that was just applied: wait for its first run.
-    const started = await pollJob(layout, name, io, (o) => o === undefined || typeof o.status.run === "string");
+    const started = await pollJob(backend, name, io, (o) => o === undefined || typeof o.status.run === "string");
     if (started === undefined) return io.signal?.aborted ? 0 : fail(name);
     run = started.status.run as string;
   }
@@ -56,10 +55,7 @@ async function logs(nameArg: string, options: LogsOptions, io: CliIo): Promise<n
     stdout: options.stream === "stderr" ? undefined : io.out,
     stderr: options.stream === "stdout" ? undefined : options.stream === "stderr" ? io.out : io.err,
   };
-  const current = await getObject(layout, "Job", name);
-  const finished = current === undefined || current.object.status.run !== run || isFinished(current.object.status);
-  const ended = options.follow && !finished ? runEnded(layout, name, run, io) : undefined;
-  await copyRunLogs(layout, name, run, targets, { tail, ended, signal: io.signal, pollMs: io.pollMs });
+  await backend.logs(name, run, targets, { tail, follow: options.follow === true, signal: io.signal });
   return 0;
 }
 

@@ -1,10 +1,10 @@
 import { constants } from "node:os";
 import type { Command } from "commander";
-import { generation, parseManifest } from "../api/index.js";
-import { plan, write } from "./desired.js";
+import { parseManifest } from "../api/index.js";
+import { type Backend, withBackend } from "./backend.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named, ref } from "./kinds.js";
-import { collect, layoutFrom, type StateOptions, verb } from "./options.js";
+import { collect, type StateOptions, verb } from "./options.js";
 import { randomName, type RunFlags, runManifest, runUploads } from "./run-flags.js";
 import { followJob, type Stored } from "./run-logs.js";
 
@@ -35,20 +35,19 @@ export function runCommand(io: CliIo = processIo()): Command {
     .option("--max-runtime <seconds>", "stop the run after this many seconds (reason DeadlineExceeded)")
     .option("--wait", "stream the job's output and exit with its exit code")
     .passThroughOptions()
-    .action((argv: string[], options: RunOptions) => runVerb(io, () => run(argv, options, io)));
+    .action((argv: string[], options: RunOptions) => runVerb(io, () => withBackend(options, io, (backend) => run(backend, argv, options, io))));
 }
 
-async function run(argv: string[], options: RunOptions, io: CliIo): Promise<number> {
-  const layout = layoutFrom(options, io);
+async function run(backend: Backend, argv: string[], options: RunOptions, io: CliIo): Promise<number> {
   const name = options.name ?? randomName();
   const uploads = await runUploads(options, io.cwd);
   const manifest = runManifest(name, argv, options, uploads, io.now());
   const parsed = parseManifest(manifest);
   if (!parsed.ok) throw new CliError(`Cannot run ${named("Job", name)}: ${parsed.errors.map((e) => e.message.replace(/^Job '[^']*': /, "")).join("; ")}`);
-  const planned = await plan(layout, { kind: "Job", name, manifest, uploads }, `Cannot run ${named("Job", name)}`);
-  io.out.write(`${ref("Job", name)} ${await write(layout, planned)}\n`);
+  const prepared = await backend.prepare({ kind: "Job", name, manifest, uploads }, `Cannot run ${named("Job", name)}`);
+  io.out.write(`${ref("Job", name)} ${await backend.apply(prepared, false)}\n`);
   if (!options.wait) return 0;
-  const finished = await followJob(layout, name, generation(planned.manifest.spec), io);
+  const finished = await followJob(backend, name, prepared.generation, io);
   return finished === undefined ? 130 : exitCode(finished, io);
 }
 

@@ -1,12 +1,11 @@
 import type { Command } from "commander";
 import { generation, type Kind } from "../api/index.js";
-import { statusKindDir, type StateLayout } from "../store/index.js";
+import { type Backend, withBackend } from "./backend.js";
 import { parseDuration } from "./duration.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named, parseKindRef, ref } from "./kinds.js";
-import { condition, readDesired, readStatus } from "./objects.js";
-import { layoutFrom, type StateOptions, verb } from "./options.js";
-import { watchDir } from "./status-watch.js";
+import { condition, readDesired } from "./objects.js";
+import { type StateOptions, verb } from "./options.js";
 
 interface WaitOptions extends StateOptions {
   for: string;
@@ -26,7 +25,9 @@ export function waitCommand(io: CliIo = processIo()): Command {
     .argument("[name]", "the object's name")
     .requiredOption("--for <goal>", "condition=TYPE, condition=TYPE=STATUS (True by default) or delete")
     .option("--timeout <duration>", "give up after this long: 500ms, 60s, 2m", "60s")
-    .action((kindArg: string, nameArg: string | undefined, options: WaitOptions) => runVerb(io, () => wait(kindArg, nameArg, options, io)));
+    .action((kindArg: string, nameArg: string | undefined, options: WaitOptions) =>
+      runVerb(io, () => withBackend(options, io, (backend) => wait(backend, kindArg, nameArg, options, io))),
+    );
 }
 
 function parseGoal(text: string): Goal {
@@ -38,34 +39,36 @@ function parseGoal(text: string): Goal {
 }
 
 /** true when met; undefined to keep waiting; throws when it can never be met. */
-async function check(layout: StateLayout, kind: Kind, name: string, goal: Goal): Promise<boolean | undefined> {
-  const stored = await readStatus(layout, kind, name).catch(() => undefined);
-  if (goal.kind === "delete") return stored === undefined || undefined;
-  const desired = (await readDesired(layout, kind)).get(name);
-  if (stored === undefined) {
-    if (desired === undefined) throw new CliError(`${named(kind, name)} not found`);
-    return undefined; // applied, not yet seen by the daemon
+async function check(backend: Backend, kind: Kind, name: string, goal: Goal): Promise<boolean | undefined> {
+  const shown = await backend.get(kind, name).catch(() => null); // a failed read is retried
+  if (shown === null) return undefined;
+  // Deleted: the daemon has removed what it stored (a manifest it never reported on counts as gone).
+  if (goal.kind === "delete") return shown === undefined || !shown.hasStatus || undefined;
+  if (shown === undefined) throw new CliError(`${named(kind, name)} not found`);
+  if (!shown.hasStatus) return undefined; // applied, not yet seen by the daemon
+  // A status about an older spec says nothing about the one just applied. (A remote daemon
+  // shows no desired spec beside the stored object: there the stored object is taken as is.)
+  if (backend.layout !== undefined) {
+    const desired = (await readDesired(backend.layout, kind)).get(name);
+    const observed = shown.object.status.observedGeneration;
+    if (desired !== undefined && typeof observed === "string" && observed !== generation(desired.manifest.spec)) return undefined;
   }
-  // A status about an older spec says nothing about the one just applied.
-  const observed = stored.status.observedGeneration;
-  if (desired !== undefined && typeof observed === "string" && observed !== generation(desired.manifest.spec)) return undefined;
-  return condition(stored, goal.type)?.status === goal.status || undefined;
+  return condition(shown.object, goal.type)?.status === goal.status || undefined;
 }
 
-async function wait(kindArg: string, nameArg: string | undefined, options: WaitOptions, io: CliIo): Promise<number> {
+async function wait(backend: Backend, kindArg: string, nameArg: string | undefined, options: WaitOptions, io: CliIo): Promise<number> {
   const { kind, name } = parseKindRef(kindArg, nameArg);
   if (name === undefined) throw new CliError(`Wait needs a name: joblet wait ${kind.toLowerCase()} NAME --for=...`);
   const goal = parseGoal(options.for);
   const timeoutMs = parseDuration(options.timeout, "--timeout");
-  const layout = layoutFrom(options, io);
   const timeout = new AbortController();
   const abort = () => timeout.abort();
   io.signal?.addEventListener("abort", abort);
   const timer = setTimeout(abort, timeoutMs);
-  const waker = watchDir(statusKindDir(layout, kind), io.pollMs, timeout.signal);
+  const waker = backend.changes(kind, name, timeout.signal);
   try {
     for (;;) {
-      if (await check(layout, kind, name, goal)) {
+      if (await check(backend, kind, name, goal)) {
         io.out.write(goal.kind === "delete" ? `${ref(kind, name)} deleted\n` : `${ref(kind, name)} condition met\n`);
         return 0;
       }
@@ -80,4 +83,3 @@ async function wait(kindArg: string, nameArg: string | undefined, options: WaitO
   const what = goal.kind === "delete" ? "to be deleted" : `to have condition ${goal.type}=${goal.status}`;
   throw new CliError(`Timed out after ${options.timeout} waiting for ${ref(kind, name)} ${what}`);
 }
-

@@ -14,7 +14,8 @@ import { compareVersions } from "../../controllers/runtime/resolve.js";
 import { statusKindDir, type StateLayout } from "../../store/index.js";
 import { CliError } from "../io.js";
 import { named } from "../kinds.js";
-import { getObject, type ShownObject } from "../objects.js";
+import type { Backend } from "../backend.js";
+import type { ShownObject } from "../objects.js";
 
 export type RuntimeObject = ShownObject["object"];
 
@@ -62,6 +63,12 @@ export async function readRuntimes(layout: StateLayout, problem: (message: strin
   return read.filter((s): s is ShownObject => s !== undefined);
 }
 
+/** The Runtimes `runtime list` shows: here, their status files only (fast); from a daemon, its list. */
+export async function listRuntimes(backend: Backend, problem: (message: string) => void): Promise<ShownObject[]> {
+  if (backend.layout !== undefined) return readRuntimes(backend.layout, problem);
+  return (await backend.list("Runtime")).sort((a, b) => naturalOrder(a.object.metadata.name, b.object.metadata.name));
+}
+
 /** Runs of digits compared as numbers, the rest by code unit (no ICU collator: it costs milliseconds to load). */
 export function naturalOrder(a: string, b: string): number {
   const pa = a.match(/\d+|\D+/g) ?? [];
@@ -88,10 +95,10 @@ export interface FoundRuntime {
  * manifest as Pending when the daemon has not reported on it yet. Throws a CliError
  * naming what is installed when there is no such Runtime.
  */
-export async function findRuntime(layout: StateLayout, ref: string): Promise<FoundRuntime> {
-  const exact = await getObject(layout, "Runtime", checkRef(ref));
+export async function findRuntime(backend: Backend, ref: string): Promise<FoundRuntime> {
+  const exact = await backend.get("Runtime", checkRef(ref));
   if (exact !== undefined) return { shown: exact, name: ref };
-  const all = await readRuntimes(layout, () => undefined);
+  const all = await listRuntimes(backend, () => undefined);
   if (!ref.includes("@")) {
     const prefix = `${ref}@`;
     const versions = all

@@ -5,7 +5,8 @@ import { conditions, events, quote } from "../describe.js";
 import { humanDuration } from "../duration.js";
 import { type CliIo, processIo, runVerb } from "../io.js";
 import type { ShownObject } from "../objects.js";
-import { layoutFrom, type StateOptions, verb } from "../options.js";
+import { withBackend } from "../backend.js";
+import { type StateOptions, verb } from "../options.js";
 import { findRuntime, runtimeStatus, seconds } from "./common.js";
 
 const EXAMPLE = `joblet runtime info python-3.11-ml
@@ -20,7 +21,7 @@ export function runtimeInfoCommand(io: CliIo = processIo()): Command {
     .argument("<name>", "NAME or NAME@VERSION (NAME alone: the Runtime called so, else its highest installed version)")
     .action((ref: string, options: StateOptions) =>
       runVerb(io, async () => {
-        const found = await findRuntime(layoutFrom(options, io), ref);
+        const found = await withBackend(options, io, (backend) => findRuntime(backend, ref));
         if (found.name !== ref) io.out.write(`(${ref} is ${found.name})\n`);
         io.out.write(runtimeInfo(found.shown, io.now()));
       }),

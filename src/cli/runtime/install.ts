@@ -1,10 +1,13 @@
 import type { Command } from "commander";
-import { generation, type Manifest } from "../../api/index.js";
+import { stat } from "node:fs/promises";
+import type { Manifest } from "../../api/index.js";
+import { DesiredStore } from "../../store/index.js";
+import { type Backend, withBackend } from "../backend.js";
 import { loadConfig, configPath } from "../config.js";
-import { plan, write } from "../desired.js";
 import { type CliIo, CliError, processIo, runVerb } from "../io.js";
 import { named, ref } from "../kinds.js";
-import { layoutFrom, type StateOptions, verb } from "../options.js";
+import type { ShownObject } from "../objects.js";
+import { type StateOptions, verb } from "../options.js";
 import { INSTALLED_FROM } from "./info.js";
 import { followBuild, ProgressView, readyLine } from "./progress.js";
 import { packageLocation, packageSha256, pickEntry, readRegistry, registryName } from "./registry.js";
@@ -35,7 +38,7 @@ export function runtimeInstallCommand(io: CliIo = processIo()): Command {
     .option("--name <object>", "name of the Runtime object (default: NAME@VERSION)")
     .option("--wait", "follow the build until the runtime is Ready (exit 0) or Failed (exit 1); the default")
     .option("--no-wait", "return once the Runtime's manifest is written")
-    .action((wanted: string, options: InstallOptions) => runVerb(io, () => install(wanted, options, io)));
+    .action((wanted: string, options: InstallOptions) => runVerb(io, () => withBackend(options, io, (backend) => install(backend, wanted, options, io))));
 }
 
 function parseWanted(wanted: string): { name: string; version?: string } {
@@ -47,9 +50,8 @@ function parseWanted(wanted: string): { name: string; version?: string } {
   return { name, version };
 }
 
-async function install(wanted: string, options: InstallOptions, io: CliIo): Promise<number> {
+async function install(backend: Backend, wanted: string, options: InstallOptions, io: CliIo): Promise<number> {
   const { name, version } = parseWanted(wanted);
-  const layout = layoutFrom(options, io);
   const location = options.registry ?? (await loadConfig(io)).runtimeRegistry;
   if (location === undefined) {
     throw new CliError(`No registry to install from: give --registry URL, or set runtimeRegistry: URL in ${configPath(io.env, io.cwd).path}`);
@@ -60,6 +62,10 @@ async function install(wanted: string, options: InstallOptions, io: CliIo): Prom
   const { hostArchitectures } = await import("../../runtimes/build.js");
   const entry = pickEntry(registry.entries, name, version, hostArchitectures(), where);
   const source = { ...packageLocation(entry, registry.url, where), sha256: packageSha256(entry, where) };
+  if (backend.layout === undefined && "path" in source) {
+    // The daemon fetches the package itself: a path on this host means nothing there.
+    throw new CliError(`Cannot install ${name} ${entry.version} on ${backend.where}: the registry ${where} gives its package as a path on this host (${source.path}); a remote daemon needs an http(s) URL`);
+  }
   const objectName = options.name ?? `${name}@${entry.version}`;
   const manifest = {
     apiVersion: "joblet/v1",
@@ -67,13 +73,21 @@ async function install(wanted: string, options: InstallOptions, io: CliIo): Prom
     metadata: { name: objectName, annotations: { [INSTALLED_FROM]: where } },
     spec: { version: entry.version, ...(entry.description ? { description: entry.description } : {}), source: { package: source } },
   } as Manifest;
-  const planned = await plan(layout, { kind: "Runtime", name: objectName, manifest, uploads: [] }, `Cannot install ${named("Runtime", objectName)}`);
-  const outcome = await write(layout, planned);
+  const prepared = await backend.prepare({ kind: "Runtime", name: objectName, manifest, uploads: [] }, `Cannot install ${named("Runtime", objectName)}`);
+  // What the daemon said before this apply is no news about it (see followBuild).
+  const before = await backend.get("Runtime", objectName);
+  const outcome = await backend.apply(prepared, false);
+  const appliedAt = backend.layout === undefined ? undefined : await mtime(new DesiredStore(backend.layout).path("Runtime", objectName));
+  const isNews = (shown: ShownObject): boolean => {
+    const seen = shown.seen?.getTime() ?? 0;
+    if (appliedAt !== undefined) return seen >= appliedAt;
+    return !before?.hasStatus || seen > (before.seen?.getTime() ?? 0);
+  };
   io.out.write(`${ref("Runtime", objectName)} ${outcome} (${name} ${entry.version} from ${where})\n`);
   if (options.wait === false) return 0;
 
   const view = new ProgressView(io.out, objectName, io.out.isTTY === true);
-  const result = await followBuild(layout, objectName, generation(planned.manifest.spec), view, io);
+  const result = await followBuild(backend, objectName, prepared.generation, isNews, view, io);
   view.end();
   if (result === undefined) {
     io.err.write(`Stopped waiting; the daemon goes on with ${ref("Runtime", objectName)} (see joblet runtime list)\n`);
@@ -86,4 +100,11 @@ async function install(wanted: string, options: InstallOptions, io: CliIo): Prom
   }
   io.out.write(`${readyLine(objectName, result.status)}\n`);
   return 0;
+}
+
+async function mtime(path: string): Promise<number | undefined> {
+  return stat(path).then(
+    (s) => Math.floor(s.mtimeMs), // as ShownObject.seen has it: whole milliseconds
+    () => undefined,
+  );
 }

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { columnsFor } from "../columns.js";
 import { type CliIo, processIo, runVerb } from "../io.js";
-import { layoutFrom, type StateOptions, verb } from "../options.js";
+import { withBackend } from "../backend.js";
+import { type StateOptions, verb } from "../options.js";
 import { outputOption, parseOutput, printObjects } from "../output.js";
 import { table } from "../table.js";
-import { readRuntimes } from "./common.js";
+import { listRuntimes } from "./common.js";
 
 interface ListOptions extends StateOptions {
   output?: string;
@@ -27,7 +28,7 @@ export function runtimeListCommand(io: CliIo = processIo()): Command {
     .action((options: ListOptions) =>
       runVerb(io, async () => {
         const format = parseOutput(options.output);
-        const shown = await readRuntimes(layoutFrom(options, io), (problem) => io.err.write(`${problem}\n`));
+        const shown = await withBackend(options, io, (backend) => listRuntimes(backend, (problem) => io.err.write(`${problem}\n`)));
         if (format !== undefined && format !== "wide") {
           io.out.write(printObjects(format, shown, true));
         } else if (shown.length === 0) {

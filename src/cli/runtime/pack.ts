@@ -7,7 +7,8 @@ import { toYaml } from "../../store/index.js";
 import { humanBytes, runtimeVersion } from "../columns.js";
 import { type CliIo, CliError, processIo, runVerb } from "../io.js";
 import { named } from "../kinds.js";
-import { layoutFrom, type StateOptions, verb } from "../options.js";
+import { type Backend, withBackend } from "../backend.js";
+import { type StateOptions, verb } from "../options.js";
 import { findRuntime, notReadyReason, runtimeStatus } from "./common.js";
 
 interface PackOptions extends StateOptions {
@@ -26,12 +27,15 @@ export function runtimePackCommand(io: CliIo = processIo()): Command {
   return verb(io, "pack", "Pack an installed runtime into a .tar.gz package (and FILE.sha256) for another host", EXAMPLE)
     .argument("<name>", "NAME or NAME@VERSION (NAME alone: the Runtime called so, else its highest installed version)")
     .requiredOption("-o, --output <file>", "the package file to write (.tar.gz)")
-    .action((wanted: string, options: PackOptions) => runVerb(io, () => pack(wanted, options, io)));
+    .action((wanted: string, options: PackOptions) => runVerb(io, () => withBackend(options, io, (backend) => pack(backend, wanted, options, io))));
 }
 
-async function pack(wanted: string, options: PackOptions, io: CliIo): Promise<number> {
-  const layout = layoutFrom(options, io);
-  const { shown, name } = await findRuntime(layout, wanted);
+async function pack(backend: Backend, wanted: string, options: PackOptions, io: CliIo): Promise<number> {
+  const layout = backend.layout;
+  if (layout === undefined) {
+    throw new CliError(`Cannot pack a runtime of ${backend.where}: packing reads the runtime's installed files, which stay on the daemon's host; run joblet runtime pack there (with --state-dir) and copy the package`);
+  }
+  const { shown, name } = await findRuntime(backend, wanted);
   const link = runtimeLink(layout, name);
   const dir = await realpath(link).catch(() => {
     throw new CliError(`${named("Runtime", name)} has no installed build to pack (${link} does not exist): ${notReadyReason(runtimeStatus(shown.object))}`);

@@ -6,12 +6,12 @@
  */
 import { stat } from "node:fs/promises";
 import type { RuntimeStatus } from "../../api/index.js";
-import { DesiredStore, statusFile, statusKindDir, type StateLayout } from "../../store/index.js";
+import { DesiredStore } from "../../store/index.js";
+import type { Backend } from "../backend.js";
 import { humanBytes } from "../columns.js";
 import type { CliIo, Writer } from "../io.js";
 import { ref } from "../kinds.js";
-import { condition, readStatus } from "../objects.js";
-import { watchDir } from "../status-watch.js";
+import { condition, type ShownObject } from "../objects.js";
 import { runtimeStatus, seconds } from "./common.js";
 
 const BAR_WIDTH = 24;
@@ -90,16 +90,17 @@ export type BuildOutcome = { ok: true; status: Partial<RuntimeStatus> } | { ok: 
 /**
  * Reads the Runtime's status until the build of generation `gen` is Ready (ok) or
  * Failed (its message, which has the build log's tail), showing progress on `view`.
- * Undefined when io.signal aborts first. A Valid=False written after the manifest means
- * the daemon will not build it (another file claims the name): that ends the wait too.
+ * Undefined when io.signal aborts first. A Valid=False written after the apply (`isNews`:
+ * the status is newer than the apply) means the daemon will not build it (another file
+ * claims the name): that ends the wait too.
  */
-export async function followBuild(layout: StateLayout, name: string, gen: string, view: ProgressView, io: CliIo): Promise<BuildOutcome> {
-  const waker = watchDir(statusKindDir(layout, "Runtime"), io.pollMs, io.signal);
-  const manifest = new DesiredStore(layout).path("Runtime", name);
-  const since = (await mtime(manifest)) ?? 0;
+export async function followBuild(backend: Backend, name: string, gen: string, isNews: (shown: ShownObject) => boolean, view: ProgressView, io: CliIo): Promise<BuildOutcome> {
+  const waker = backend.changes("Runtime", name, io.signal);
+  const manifest = backend.layout === undefined ? undefined : new DesiredStore(backend.layout).path("Runtime", name);
   try {
     for (;;) {
-      const object = await readStatus(layout, "Runtime", name).catch(() => undefined);
+      const shown = await backend.get("Runtime", name).catch(() => null); // a failed read is retried
+      const object = shown?.hasStatus ? shown.object : undefined;
       const status = object === undefined ? undefined : runtimeStatus(object);
       if (object !== undefined && status?.observedGeneration === gen) {
         // The end is said by the caller's own line, not as one more phase.
@@ -111,9 +112,10 @@ export async function followBuild(layout: StateLayout, name: string, gen: string
         view.update(status);
       } else {
         view.update(object === undefined ? undefined : { ...status, phase: "Pending" });
-        if (!(await exists(manifest))) return { ok: false, message: `${ref("Runtime", name)} was deleted while waiting for it` };
+        const gone = manifest !== undefined ? !(await exists(manifest)) : shown === undefined;
+        if (gone) return { ok: false, message: `${ref("Runtime", name)} was deleted while waiting for it` };
         const valid = object === undefined ? undefined : condition(object, "Valid");
-        if (valid?.status === "False" && ((await mtime(statusFile(layout, "Runtime", name))) ?? 0) >= since) {
+        if (valid?.status === "False" && shown && isNews(shown)) {
           return { ok: false, message: `${ref("Runtime", name)} cannot be built: ${valid.message || valid.reason || "Valid is False"}` };
         }
       }
@@ -136,12 +138,5 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
     () => false,
-  );
-}
-
-async function mtime(path: string): Promise<number | undefined> {
-  return stat(path).then(
-    (s) => s.mtimeMs,
-    () => undefined,
   );
 }

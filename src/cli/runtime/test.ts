@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import { generation, type JobManifest } from "../../api/index.js";
+import type { JobManifest } from "../../api/index.js";
+import { type Backend, withBackend } from "../backend.js";
 import { quote } from "../describe.js";
-import { plan, removeDesired, write } from "../desired.js";
 import { type CliIo, CliError, processIo, runVerb } from "../io.js";
 import { named, ref } from "../kinds.js";
 import { condition } from "../objects.js";
-import { layoutFrom, type StateOptions, verb } from "../options.js";
+import { type StateOptions, verb } from "../options.js";
 import { followJob, type Stored } from "../run-logs.js";
 import { findRuntime, notReadyReason, runtimeStatus, seconds } from "./common.js";
 
@@ -32,7 +32,7 @@ export function runtimeTestCommand(io: CliIo = processIo()): Command {
   return verb(io, "test", "Run a runtime's test command as an isolated job: PASS (exit 0) or FAIL (exit 1)", EXAMPLE)
     .argument("<name>", "NAME or NAME@VERSION (NAME alone: the Runtime called so, else its highest installed version)")
     .option("--timeout <seconds>", "fail when the test has not finished after this many seconds", "300")
-    .action((ref: string, options: TestOptions) => runVerb(io, () => test(ref, options, io)));
+    .action((ref: string, options: TestOptions) => runVerb(io, () => withBackend(options, io, (backend) => test(backend, ref, options, io))));
 }
 
 /**
@@ -71,10 +71,9 @@ function took(object: Stored, startedMs: number, endedMs: number): string {
   return seconds(Number.isNaN(start) || Number.isNaN(end) ? endedMs - startedMs : end - start);
 }
 
-async function test(wanted: string, options: TestOptions, io: CliIo): Promise<number> {
+async function test(backend: Backend, wanted: string, options: TestOptions, io: CliIo): Promise<number> {
   const timeout = parseTimeout(options.timeout);
-  const layout = layoutFrom(options, io);
-  const { shown, name } = await findRuntime(layout, wanted);
+  const { shown, name } = await findRuntime(backend, wanted);
   const status = runtimeStatus(shown.object);
   const command = status.current?.config?.test?.command;
   if (status.current === undefined || condition(shown.object, "Ready")?.status !== "True") {
@@ -92,7 +91,7 @@ async function test(wanted: string, options: TestOptions, io: CliIo): Promise<nu
     metadata: { name: job, annotations: { [TESTS_RUNTIME]: name } },
     spec: { command: [first], ...(args.length > 0 ? { args } : {}), runtime: name, restartPolicy: "Never", activeDeadlineSeconds: timeout },
   };
-  const planned = await plan(layout, { kind: "Job", name: job, manifest, uploads: [] }, `Cannot test ${named("Runtime", name)}`);
+  const prepared = await backend.prepare({ kind: "Job", name: job, manifest, uploads: [] }, `Cannot test ${named("Runtime", name)}`);
 
   // Ends the wait at the timeout (a Job still waiting for its runtime has no deadline of its own yet) or on ^C.
   const stop = new AbortController();
@@ -103,15 +102,16 @@ async function test(wanted: string, options: TestOptions, io: CliIo): Promise<nu
   let finished: Stored | undefined;
   let problem: string | undefined;
   try {
-    await write(layout, planned);
+    await backend.apply(prepared, false);
     io.out.write(`Testing ${ref("Runtime", name)} in ${ref("Job", job)}: ${command.map(quote).join(" ")}\n`);
-    finished = await followJob(layout, job, generation(planned.manifest.spec), { ...io, signal: stop.signal });
+    finished = await followJob(backend, job, prepared.generation, { ...io, signal: stop.signal });
   } catch (e) {
     problem = (e as Error).message;
   } finally {
     clearTimeout(timer);
     io.signal?.removeEventListener("abort", interrupt);
-    await removeDesired(layout, "Job", job).catch((e: Error) => io.err.write(`Could not delete ${ref("Job", job)}: ${e.message}\n`));
+    // A Job never applied (the apply failed) is not there to delete: only errors are worth a word.
+    await backend.remove("Job", job).catch((e: Error) => io.err.write(`Could not delete ${ref("Job", job)}: ${e.message}\n`));
   }
   if (problem === undefined && finished === undefined) problem = io.signal?.aborted ? "interrupted" : `it did not finish within ${timeout} s`;
   if (problem === undefined && finished !== undefined && !(finished.status.phase === "Succeeded" && (finished.status.exitCode ?? 0) === 0)) problem = failure(finished);
