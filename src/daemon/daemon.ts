@@ -8,6 +8,7 @@ import { RuntimeController, runtimeKey } from "../controllers/runtime/controller
 import { VolumeController, volumeKey } from "../controllers/volume/controller.js";
 import { detectCgroupBackend } from "../isolation/index.js";
 import { reconcileSeconds } from "../metrics/index.js";
+import { nodeAllocatable } from "../scheduler/index.js";
 import { EventLog, Informer, runController, WorkQueue, type ReconcileResult } from "../reconciler/index.js";
 import { startApiServer, type ApiTimeouts, type RunningApiServer } from "../server/server.js";
 import { ensureLayout, FileStatusStore, jobRunsDir, resolveLayout, type StateLayout } from "../store/index.js";
@@ -36,6 +37,14 @@ export interface DaemonOptions {
   tlsDir?: string;
   /** Shorter API timeouts, for tests of slow clients. */
   apiTimeouts?: Partial<ApiTimeouts>;
+  /** Cores jobs may reserve (`--allocatable-cpu`); default every online CPU. */
+  allocatableCpu?: number;
+  /** Memory jobs may reserve (`--allocatable-memory`); default MemTotal less 10% (at most 1 GiB). */
+  allocatableMemoryBytes?: number;
+  /** Waiting this long for capacity counts as one priority level (default 60 s). */
+  priorityAgingMs?: number;
+  /** Test hook: run six-field (seconds-first) cron schedules, for tests that cannot wait minutes. */
+  cronSeconds?: boolean;
   logger?: Logger;
 }
 
@@ -154,6 +163,12 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       ...(o.gracePeriodMs !== undefined ? { gracePeriodMs: o.gracePeriodMs } : {}),
       ...(o.backoffBaseMs !== undefined ? { backoffBaseMs: o.backoffBaseMs } : {}),
       ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
+      allocatable: nodeAllocatable({
+        ...(o.allocatableCpu !== undefined ? { cpu: o.allocatableCpu } : {}),
+        ...(o.allocatableMemoryBytes !== undefined ? { memoryBytes: o.allocatableMemoryBytes } : {}),
+      }),
+      ...(o.priorityAgingMs !== undefined ? { priorityAgingMs: o.priorityAgingMs } : {}),
+      ...(o.cronSeconds ? { cronSeconds: true } : {}),
     });
 
     const runtimeNames = await runtimes.adopt();
@@ -305,14 +320,14 @@ function isAlive(pid: number): boolean {
  * go too. Only this state dir's runs are considered: another daemon on the
  * host, over another state dir, shares the joblet cgroup parent.
  */
-function sweepOrphans(layout: StateLayout, active: ReadonlyMap<string, string>, known: ReadonlySet<string>, logger: Logger): void {
+function sweepOrphans(layout: StateLayout, active: ReadonlyMap<string, ReadonlySet<string>>, known: ReadonlySet<string>, logger: Logger): void {
   const backend = detectCgroupBackend();
   const cgroups = new Set(backend.listJobs());
   const runsRoot = join(layout.runDir, "jobs");
   for (const name of listDir(runsRoot)) {
     for (const run of listDir(join(runsRoot, name))) {
       const id = engineId(name, run);
-      if (active.get(name) === run || !cgroups.has(id)) continue;
+      if (active.get(name)?.has(run) || !cgroups.has(id)) continue;
       try {
         backend.removeOrphan(id);
         logger.warn({ key: jobKey(name), run, cgroup: id }, "ended an orphaned run");
