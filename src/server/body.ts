@@ -1,8 +1,8 @@
 /**
  * Request bodies, read whole but never past a cap: a declared Content-Length over the cap
  * is refused before a byte is read, and a body that grows past it (chunked, or lying about
- * its length) is refused as soon as the count passes the cap. Either way the connection is
- * closed after the 413, so the rest of the body is never read.
+ * its length) is refused as soon as the count passes the cap. Either way the server closes
+ * the connection after the 413, so the rest of the body is never read.
  */
 import type { IncomingMessage } from "node:http";
 import { HttpError } from "./http.js";
@@ -11,7 +11,7 @@ export const MIB = 1024 * 1024;
 
 function tooLarge(cap: number, size?: number): HttpError {
   const what = size === undefined ? "The request body is" : `The request body of ${size} bytes is`;
-  return new HttpError(413, `${what} larger than the limit of ${cap} bytes`, undefined, { connection: "close" });
+  return new HttpError(413, `${what} larger than the limit of ${cap} bytes`);
 }
 
 export async function readBody(req: IncomingMessage, cap: number): Promise<Buffer> {

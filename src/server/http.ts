@@ -33,7 +33,8 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, error: HttpError): void {
+/** `headers` add to the error's own (e.g. Connection: close while a body is still unread). */
+export function sendError(res: ServerResponse, error: HttpError, headers: Record<string, string> = {}): void {
   const body = error.errors === undefined ? { error: error.message } : { error: error.message, errors: error.errors };
-  sendJson(res, error.status, body, error.headers);
+  sendJson(res, error.status, body, { ...error.headers, ...headers });
 }

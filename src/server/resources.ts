@@ -55,7 +55,7 @@ export async function putResource(o: PutRequest): Promise<{ kind: Kind; name: st
   const put = parsePutBody(body, format);
   if (put.envelope && o.kind !== "Job") throw new HttpError(400, `Only Jobs take uploaded files: send the ${o.kind}'s manifest alone`);
   if (!put.envelope && body.length > MANIFEST_BODY_CAP) {
-    throw new HttpError(413, `The manifest of ${body.length} bytes is larger than the limit of ${MANIFEST_BODY_CAP} bytes (uploads travel in the envelope's files)`, undefined, { connection: "close" });
+    throw new HttpError(413, `The manifest of ${body.length} bytes is larger than the limit of ${MANIFEST_BODY_CAP} bytes (uploads travel in the envelope's files)`);
   }
   const manifest = checkManifest(put.doc, o.kind, o.name);
   manifest.metadata.annotations = { ...manifest.metadata.annotations, [APPLIED_BY]: o.identity };

@@ -76,9 +76,13 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApiSer
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     void serve(req, res, { ...o, streams });
   });
-  // Refused handshakes (no certificate, another CA's, expired) are worth a line: who tried.
+  // Refused handshakes are worth a line. Node checks the chain after OpenSSL's handshake and
+  // drops the socket (the error is then a bare hang-up): authorizationError says why
+  // (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE); a missing certificate is OpenSSL's own.
   server.on("tlsClientError", (err: Error & { reason?: string }, socket: TLSSocket) => {
-    o.logger.info({ remote: socket.remoteAddress, reason: err.reason ?? err.message.trim() }, "API connection refused in the TLS handshake");
+    // Typed as an Error, but Node sets the OpenSSL code string.
+    const reason = socket.authorizationError ? String(socket.authorizationError) : (err.reason ?? err.message.trim());
+    o.logger.info({ remote: socket.remoteAddress, reason }, "API connection refused in the TLS handshake");
   });
   await listen(server, o.host, o.port);
   const address = server.address() as AddressInfo;
@@ -131,12 +135,14 @@ async function serve(req: IncomingMessage, res: ServerResponse, ctx: ServeContex
       res.destroy();
       return;
     }
+    // A refusal before the body was read (403, 413): closing is cheaper than reading the rest.
+    const close: Record<string, string> = req.complete ? {} : { connection: "close" };
     if (e instanceof HttpError) {
-      sendError(res, e);
+      sendError(res, e, close);
       return;
     }
     ctx.logger.error({ err: e, method, path }, "API request failed");
-    sendError(res, new HttpError(500, `Internal error: ${(e as Error).message}`));
+    sendError(res, new HttpError(500, `Internal error: ${(e as Error).message}`), close);
   }
 }
 

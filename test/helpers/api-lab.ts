@@ -81,6 +81,18 @@ export class ApiLab {
     });
   }
 
+  /** Waits until the daemon has logged an entry with `fields`; fails naming what it did log. */
+  async logged(fields: Record<string, unknown>, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    const matches = (entry: Record<string, unknown>) => Object.entries(fields).every(([k, v]) => (v instanceof RegExp ? v.test(String(entry[k])) : entry[k] === v));
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.log.find(matches);
+      if (found) return found;
+      if (Date.now() > end) throw new Error(`The daemon never logged ${JSON.stringify(fields)}; it logged ${JSON.stringify(this.log.slice(-10))}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** An HTTPS agent presenting clients/<name>.crt (`joblet certs init` makes admin, operator and viewer). */
   agent(name: string, dir = this.tlsDir): Agent {
     const key = `${dir}/${name}`;
