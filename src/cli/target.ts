@@ -52,7 +52,8 @@ export async function targetFrom(options: StateOptions, io: Pick<CliIo, "env" | 
     const given = options[field];
     if (given !== undefined) return resolve(io.cwd, given);
     if (context !== undefined) return context[field];
-    throw new CliError(`--server ${server} needs ${flag} FILE (the client ${field === "ca" ? "CA certificate" : field === "cert" ? "certificate" : "key"} from joblet certs init), or a context in ${config.file ?? "the config file"} that names it`);
+    const what = field === "ca" ? "the CA certificate, ca.crt" : field === "cert" ? "the client certificate, clients/NAME.crt" : "the client key, clients/NAME.key";
+    throw new CliError(`--server ${server} needs ${flag} FILE (${what} from joblet certs init), or a context in ${config.file ?? "the config file"} that names it`);
   };
   const [cert, key, ca] = FILE_FLAGS.map(([field, flag]) => file(field, flag)) as [string, string, string];
   return { remote: true, target: { server, cert, key, ca } };
