@@ -3,6 +3,7 @@
 // certificate per role, and real jobs behind it.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -208,6 +209,45 @@ describe("uploads", () => {
     const bad = await lab.put("operator", `${JOBS}/climb`, { ...envelope("climb", [], [{ path: "x" }], ["true"]), files: [{ path: "x", mode: 0o644, content: "not base64!" }] });
     expect(bad.json().error).toBe("files[0].content must be base64");
     expect(existsSync(join(lab.stateDir, "manifests/jobs/climb.yaml"))).toBe(false);
+  });
+});
+
+describe("streams through the server", () => {
+  it("serves a Job's log as SSE to a viewer: base64 chunks with byte-offset ids, then end", async () => {
+    await lab.put("operator", `${JOBS}/chatty`, jobYaml("chatty", ["sh", "-c", "printf 'out\\n'; printf 'err\\n' >&2"]));
+    await lab.waitFor("viewer", `${JOBS}/chatty`, finished);
+    const res = await lab.request("viewer", "GET", `${JOBS}/chatty/log?follow=false`);
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/event-stream/);
+    const events = res.text.split("\n\n").filter((e) => e.startsWith("event:"));
+    const field = (event: string, name: string) => event.split("\n").find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+    const stdout = events.filter((e) => field(e, "event") === "stdout").map((e) => Buffer.from(field(e, "data")!, "base64").toString());
+    expect(stdout.join("")).toBe("out\n");
+    expect(JSON.parse(field(events.at(-1)!, "data")!)).toMatchObject({ phase: "Succeeded", exitCode: 0 });
+    expect((await lab.request("viewer", "GET", `${JOBS}/nope/log`)).status).toBe(404);
+  });
+
+  it("serves ?watch=true as SSE: an ADDED event per existing object, sorted by name", async () => {
+    await lab.put("operator", `${JOBS}/watched`, jobYaml("watched", ["true"]));
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", servername: "localhost", port: lab.port, path: `${JOBS}?watch=true`, agent: lab.agent("viewer") }, (res) => {
+        expect(res.headers["content-type"]).toMatch(/^text\/event-stream/);
+        let seen = "";
+        res.on("data", (chunk: Buffer) => {
+          seen += chunk.toString();
+          const at = seen.indexOf('"name":"watched"');
+          if (at !== -1 && seen.indexOf("\n\n", at) !== -1) {
+            req.destroy();
+            resolve(seen);
+          }
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const names = [...text.matchAll(/event: ADDED\ndata: (.*)\n/g)].map((m) => (JSON.parse(m[1]!) as { metadata: { name: string } }).metadata.name);
+    expect(names).toContain("watched");
+    expect(names).toEqual([...names].sort());
   });
 });
 
