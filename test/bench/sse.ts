@@ -8,20 +8,28 @@
  *            writes (pipe-sized, as the supervisor writes), from the first byte received
  *            to the last; the run is marked finished once the writer is done
  *
+ * Over both transports: the real HTTPS API server (mutual TLS, certificates from `joblet
+ * certs init`, the client holding the viewer's) and the handlers alone on plain HTTP, to
+ * show what TLS costs.
+ *
  * The state dir holds what the daemon would: the Job's status file naming the run, and
- * the run's log files; only the appending is done by a plain process instead of a job.
+ * the run's log files; only the appending is done by a plain process instead of a job
+ * (and no controller runs: it would remove a Job that has no manifest).
  *
  *   npm run build && node dist/test/bench/sse.js [--mb 200] [--runs 3]
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { packageRoot } from "../../src/package-root.js";
+import { startApiServer } from "../../src/server/server.js";
 import { FileStatusStore, resolveLayout, runLogPaths, type StateLayout } from "../../src/store/index.js";
-import { openSse, streamServer } from "../helpers/sse.js";
+import { openSse, type SseOptions, streamServer } from "../helpers/sse.js";
 
 const TARGET_MB_PER_S = 200;
 const MB = 1_000_000;
@@ -58,19 +66,22 @@ function append(path: string, bytes: number, seed: Buffer): string {
   return hash.digest("hex");
 }
 
-/** Follows the log and returns the bytes' hash, their count, and the seconds from the first byte (or the request) to the end. */
-async function follow(url: string, fromRequest: boolean): Promise<{ bytes: number; seconds: number; sha256: string }> {
+/**
+ * Follows the log: the bytes' count, the seconds from the first byte (or the request) to
+ * the end, and their hash, taken after the clock stops (checking is not the client's work).
+ */
+async function follow(url: string, options: SseOptions, fromRequest: boolean): Promise<{ bytes: number; seconds: number; sha256: string }> {
   const requested = performance.now();
-  const stream = await openSse(`${url}/apis/joblet/v1/jobs/bench/log?follow=true&stream=stdout`);
+  const stream = await openSse(`${url}/apis/joblet/v1/jobs/bench/log?follow=true&stream=stdout`, options);
   if (stream.status !== 200) throw new Error(`Cannot follow the log: ${stream.status} ${stream.body}`);
-  const hash = createHash("sha256");
+  const chunks: Buffer[] = [];
   let bytes = 0;
   let first = requested;
   for await (const event of stream.events) {
     if (event.event === "stdout") {
       if (bytes === 0 && !fromRequest) first = performance.now();
       const chunk = Buffer.from(event.data, "base64");
-      hash.update(chunk);
+      chunks.push(chunk);
       bytes += chunk.length;
     } else if (event.event === "end") {
       break;
@@ -78,13 +89,22 @@ async function follow(url: string, fromRequest: boolean): Promise<{ bytes: numbe
   }
   const seconds = (performance.now() - first) / 1000;
   stream.close();
+  const hash = createHash("sha256");
+  for (const chunk of chunks) hash.update(chunk);
   return { bytes, seconds, sha256: hash.digest("hex") };
 }
 
-/** The server half: the stream handlers over the state dir, on loopback; the URL goes to the parent. */
-async function serve(stateDir: string): Promise<void> {
-  const server = await streamServer(resolveLayout({ stateDir }));
-  process.send!({ url: server.url });
+/** The server half, on loopback over the state dir: the HTTPS API server with `tlsDir`'s certificates, or the handlers alone on HTTP. */
+async function serve(stateDir: string, tlsDir?: string): Promise<void> {
+  const layout = resolveLayout({ stateDir });
+  if (tlsDir === undefined) {
+    const server = await streamServer(layout);
+    process.send!({ url: server.url });
+    process.on("disconnect", () => void server.close().then(() => process.exit(0)));
+    return;
+  }
+  const server = await startApiServer({ layout, tlsDir, host: "127.0.0.1", port: 0, logger: pino({ level: "silent" }) });
+  process.send!({ url: `https://localhost:${server.port}` });
   process.on("disconnect", () => void server.close().then(() => process.exit(0)));
 }
 
@@ -107,35 +127,56 @@ function rate(bytes: number, seconds: number): number {
   return bytes / MB / seconds;
 }
 
+interface Transport {
+  name: string;
+  serverArgs: string[];
+  options: SseOptions;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { mb: { type: "string", default: "200" }, runs: { type: "string", default: "3" } } });
   const bytes = Number(values.mb) * MB;
   const runs = Number(values.runs);
   const stateDir = mkdtempSync(join(tmpdir(), "joblet-bench-sse-"));
   const layout = resolveLayout({ stateDir });
-  const server = child(["--serve", stateDir]);
+  const tlsDir = join(stateDir, "tls");
+  try {
+    execFileSync(process.execPath, [join(packageRoot, "bin/joblet.js"), "certs", "init", "--dir", tlsDir], { stdio: "ignore" });
+    const viewer = (file: string) => readFileSync(join(tlsDir, file));
+    const transports: Transport[] = [
+      { name: "https", serverArgs: ["--serve", stateDir, tlsDir], options: { tls: { ca: viewer("ca.crt"), cert: viewer("clients/viewer.crt"), key: viewer("clients/viewer.key") } } },
+      { name: "http", serverArgs: ["--serve", stateDir], options: {} },
+    ];
+    console.log(`SSE log follower, ${values.mb} MB per run, ${runs} runs each; server in its own process, on loopback`);
+    for (const transport of transports) await measure(transport, layout, bytes, runs);
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function measure(transport: Transport, layout: StateLayout, bytes: number, runs: number): Promise<void> {
+  const server = child(transport.serverArgs);
   try {
     const { url } = await server.message;
-    console.log(`SSE log follower, ${values.mb} MB per run, server process on ${url!}, ${runs} runs each`);
     const results: Record<string, number[]> = { history: [], live: [] };
     for (let i = 1; i <= runs; i++) {
       // History: the whole file is there and the run is over.
-      const run = `hist-${i}`;
+      const run = `${transport.name}-hist-${i}`;
       const paths = runLogPaths(layout, "bench", run);
       mkdirSync(paths.dir, { recursive: true });
       const written = append(paths.stdout, bytes, randomBytes(8 * 1024 * 1024));
       await setPhase(layout, run, "Succeeded");
-      const history = await follow(url!, true);
+      const history = await follow(url!, transport.options, true);
       check(history, bytes, written);
       results.history!.push(rate(history.bytes, history.seconds));
       rmSync(paths.dir, { recursive: true });
 
       // Live: following before the first byte is written.
-      const liveRun = `live-${i}`;
+      const liveRun = `${transport.name}-live-${i}`;
       const live = runLogPaths(layout, "bench", liveRun);
       mkdirSync(live.dir, { recursive: true });
       await setPhase(layout, liveRun, "Running");
-      const received = follow(url!, false);
+      const received = follow(url!, transport.options, false);
       await new Promise((r) => setTimeout(r, 200)); // connected and waiting
       const writer = child(["--write", live.stdout, String(bytes)]);
       const { sha256 } = await writer.message;
@@ -149,11 +190,10 @@ async function main(): Promise<void> {
       const sorted = [...rates].sort((a, b) => a - b);
       const median = sorted[sorted.length >> 1]!;
       const verdict = median >= TARGET_MB_PER_S ? "meets" : "MISSES";
-      console.log(`${name.padEnd(8)} median ${median.toFixed(0)} MB/s (runs: ${rates.map((r) => r.toFixed(0)).join(", ")}) ${verdict} the ${TARGET_MB_PER_S} MB/s target`);
+      console.log(`${transport.name.padEnd(6)} ${name.padEnd(8)} median ${median.toFixed(0)} MB/s (runs: ${rates.map((r) => r.toFixed(0)).join(", ")}) ${verdict} the ${TARGET_MB_PER_S} MB/s target`);
     }
   } finally {
     server.proc.disconnect();
-    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -162,6 +202,6 @@ function check(got: { bytes: number; sha256: string }, bytes: number, sha256: st
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-if (mode === "--serve") void serve(rest[0]!);
+if (mode === "--serve") void serve(rest[0]!, rest[1]);
 else if (mode === "--write") write(rest[0]!, Number(rest[1]));
 else await main();
