@@ -1,9 +1,11 @@
+import { rmSync } from "node:fs";
 import yaml from "js-yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyCommand } from "../../src/cli/apply.js";
 import { deleteCommand } from "../../src/cli/delete.js";
 import { describeCommand } from "../../src/cli/describe.js";
 import { getCommand } from "../../src/cli/get.js";
+import { statusFile } from "../../src/store/index.js";
 import { Capture, HELLO, job, Lab, until } from "./cli-harness.js";
 
 let lab: Lab;
@@ -124,6 +126,21 @@ describe("joblet get", () => {
     expect(rows).toHaveLength(3);
     expect(rows[1]).toMatch(/^w\s+Running/);
     expect(rows[2]).toMatch(/^w\s+Succeeded\s+0/);
+  });
+
+  it("--watch --output-watch-events says ADDED, MODIFIED and DELETED, and prints a deleted object once more", async () => {
+    lab.status(job("w", { phase: "Running", run: "r1", attempts: 1 }));
+    const abort = new AbortController();
+    const out = new Capture();
+    const watching = lab.run(getCommand, ["jobs", "--watch", "--output-watch-events"], { signal: abort.signal, out });
+    await until(() => out.text.includes("Running"));
+    lab.status(job("w", { phase: "Succeeded", run: "r1", attempts: 1, exitCode: 0 }));
+    await until(() => out.text.includes("Succeeded"));
+    rmSync(statusFile(lab.layout, "Job", "w"));
+    await until(() => out.text.includes("DELETED"));
+    abort.abort();
+    const rows = (await watching).out.trimEnd().split("\n");
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 3).join(" "))).toEqual(["EVENT NAME PHASE", "ADDED w Running", "MODIFIED w Succeeded", "DELETED w Succeeded"]);
   });
 });
 
