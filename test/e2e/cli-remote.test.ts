@@ -2,9 +2,12 @@
 // a real `joblet daemon --listen --tls-dir` (test/helpers/api-lab.ts), and the built
 // `joblet` command run as a process with --server and client certificates, or a context.
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostArchitectures } from "../../src/runtimes/build.js";
 import { ApiLab } from "../helpers/api-lab.js";
 import { repoRoot } from "../helpers/jobs.js";
 import { requireRoot } from "../helpers/root.js";
@@ -222,4 +225,47 @@ describe("joblet verbs against a remote daemon", () => {
     expect(pack.code).toBe(1);
     expect(pack.stderr).toBe(`Cannot pack a runtime of server https://127.0.0.1:${lab.port}: packing reads the runtime's installed files, which stay on the daemon's host; run joblet runtime pack there (with --state-dir) and copy the package\n`);
   });
+
+  it("an admin applies a Runtime, tests it and installs a copy from a registry, all remotely", async () => {
+    const runtime = join(work, "tools.yaml");
+    writeFileSync(runtime, `apiVersion: joblet/v1\nkind: Runtime\nmetadata:\n  name: tools\nspec:\n  version: "1.2.0"\n  source:\n    host:\n      binaries: [sh, cat]\n  test:\n    command: [sh, -c, "echo tested | cat"]\n`);
+    expect(await joblet(["apply", "-f", runtime, ...as("operator")])).toMatchObject({ code: 1, stderr: "role 'operator' (CN operator) may not apply runtimes\n" });
+    expect(await joblet(["apply", "-f", runtime, ...as("admin")])).toMatchObject({ code: 0, stdout: "runtime/tools created\n" });
+    expect((await joblet(["wait", "runtime", "tools", "--for=condition=Ready", "--timeout", "50s", ...as("viewer")])).code).toBe(0);
+    expect((await joblet(["runtime", "list", ...as("viewer")])).stdout).toMatch(/^tools\s+1\.2\.0\s+host\s/m);
+    expect((await joblet(["runtime", "info", "tools", ...as("viewer")])).stdout).toMatch(/^Test command:\s+sh -c 'echo tested \| cat'$/m);
+    const test = await joblet(["runtime", "test", "tools", ...as("operator")]);
+    expect(test.code, test.stderr).toBe(0);
+    expect(test.stdout).toMatch(/^Testing runtime\/tools in job\/runtime-test-tools-[0-9a-f]{6}: sh -c 'echo tested \| cat'\ntested\nPASS runtime tools \(/);
+
+    // A package made on the daemon's host (pack reads its files there), served by a registry on loopback.
+    const files = join(work, "registry");
+    mkdirSync(files, { recursive: true });
+    const pack = await joblet(["runtime", "pack", "tools", "-o", join(files, "tools-1.2.0.tar.gz"), "--state-dir", lab.stateDir]);
+    expect(pack.code, pack.stderr).toBe(0);
+    const sha256 = readFileSync(join(files, "tools-1.2.0.tar.gz.sha256"), "utf8").split(" ")[0]!;
+    const server = createServer((req, res) => {
+      const path = join(files, (req.url ?? "/").replace(/^\/+/, ""));
+      if (!existsSync(path)) return void res.writeHead(404).end();
+      res.writeHead(200);
+      createReadStream(path).pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const platform = `debian-${hostArchitectures()[0]}`;
+      writeFileSync(join(files, "registry.json"), JSON.stringify({ version: "1", runtimes: { tools: { "1.2.0": { version: "1.2.0", download_url: "tools-1.2.0.tar.gz", checksum: `sha256:${sha256}`, platforms: [platform] } } } }));
+      const install = await joblet(["runtime", "install", "tools", "--registry", `${base}/registry.json`, "--name", "tools-copy", ...as("admin")]);
+      expect(install.code, install.stderr).toBe(0);
+      expect(install.stdout).toMatch(/^runtime\/tools-copy created \(tools 1\.2\.0 from /);
+      expect(install.stdout).toMatch(/runtime\/tools-copy ready: /);
+      // A registry whose packages are paths on this host is no use to a remote daemon.
+      writeFileSync(join(files, "local.json"), JSON.stringify({ version: "1", runtimes: { tools: { "1.2.0": { version: "1.2.0", download_url: `file://${join(files, "tools-1.2.0.tar.gz")}`, checksum: `sha256:${sha256}`, platforms: [platform] } } } }));
+      const local = await joblet(["runtime", "install", "tools", "--registry", join(files, "local.json"), ...as("admin")]);
+      expect(local.code).toBe(1);
+      expect(local.stderr).toMatch(/gives its package as a path on this host .*; a remote daemon needs an http\(s\) URL\n$/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 120_000);
 });
