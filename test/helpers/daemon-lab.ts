@@ -1,9 +1,11 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pino } from "pino";
 import type { JobStatus, RuntimeStatus, StoredObject, VolumeStatus } from "../../src/api/index.js";
 import { startDaemon, type DaemonOptions, type RunningDaemon } from "../../src/daemon/daemon.js";
+import { repoRoot } from "./jobs.js";
 import { releaseVolumesUnder } from "./volumes.js";
 
 export type JobObject = StoredObject<Record<string, unknown>, JobStatus>;
@@ -35,6 +37,25 @@ export class DaemonLab {
   async stop(): Promise<void> {
     await this.daemon?.stop();
     this.daemon = undefined;
+  }
+
+  /**
+   * A daemon in a child process over this state dir (the built dist/), for
+   * tests that kill it; resolves once it is up, with its kill -9.
+   */
+  async startChild(options: Partial<Omit<DaemonOptions, "logger">> = {}): Promise<() => Promise<void>> {
+    const args = [join(repoRoot, "test/fixtures/daemon.mjs"), this.stateDir, this.manifests, JSON.stringify(options)];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+      child.on("exit", (code) => reject(new Error(`child daemon exited with ${code}`)));
+    });
+    return async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.on("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+    };
   }
 
   /** Write a manifest file the way a script would: temp file, then rename. */

@@ -345,6 +345,9 @@ export class JobController {
         network = attached;
       }
       await this.start(name, object, manifest, entry, runtime, network, volumes, admitted.cpus);
+      // With Allow or Replace the next due time matters while this run runs.
+      const next = cron && object.status.nextScheduleTime ? Date.parse(object.status.nextScheduleTime) - Date.now() : undefined;
+      return next === undefined ? undefined : { requeueAfter: next };
     } finally {
       // The run holds its volumes now, or there is no run.
       this.releaseVolumeClaim(name);
