@@ -15,52 +15,54 @@ export interface SseEvent {
 }
 
 export class SseParser {
-  private readonly decoder = new TextDecoder("utf-8");
-  private pending = "";
+  /** The start of a line whose end has not arrived: kept as chunks, joined once (a log chunk's line can be megabytes). */
+  private parts: Buffer[] = [];
   private first = true;
+  /** The last chunk ended in CR: an LF starting the next one belongs to it. */
+  private afterCr = false;
   private type = "";
   private data: string[] = [];
   private lastId: string | undefined;
 
-  /** Events completed by `chunk`; partial lines wait for the next one. */
+  /** Events completed by `chunk`; a partial line waits for the next one. */
   push(chunk: Uint8Array): SseEvent[] {
-    // What is pending holds no line end (but perhaps a last CR): search only from there.
-    const scanFrom = Math.max(0, this.pending.length - 1);
-    let text = this.pending + this.decoder.decode(chunk, { stream: true });
-    if (this.first && text.length > 0) {
-      this.first = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    if (this.afterCr && bytes.length > 0) {
+      this.afterCr = false;
+      if (bytes[0] === LF) start = 1;
     }
     const events: SseEvent[] = [];
-    let start = 0;
     // Positions of the next CR and LF, searched again only once passed: a chunk of many
     // lines is scanned once, not once per line.
-    let cr = find(text, "\r", scanFrom);
-    let lf = find(text, "\n", scanFrom);
+    let cr = -1;
+    let lf = -1;
     for (;;) {
-      if (cr < start) cr = find(text, "\r", start);
-      if (lf < start) lf = find(text, "\n", start);
-      let end: number;
-      let next: number;
-      if (cr < lf) {
-        // A CR at the very end may be the first half of a CRLF: wait for the next chunk.
-        if (cr === text.length - 1) break;
-        end = cr;
-        next = text.charCodeAt(cr + 1) === 10 ? cr + 2 : cr + 1;
-      } else if (lf !== Infinity) {
-        end = lf;
-        next = lf + 1;
-      } else break;
-      this.line(text.slice(start, end), events);
-      start = next;
+      if (cr !== Infinity && cr < start) cr = find(bytes, CR, start);
+      if (lf !== Infinity && lf < start) lf = find(bytes, LF, start);
+      const end = Math.min(cr, lf);
+      if (end === Infinity) break;
+      const tail = bytes.subarray(start, end);
+      // Lines end at ASCII bytes, so a line is whole UTF-8 however the chunks were cut.
+      let line = (this.parts.length > 0 ? Buffer.concat([...this.parts, tail]) : tail).toString("utf8");
+      if (this.first) {
+        this.first = false;
+        if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a byte order mark
+      }
+      this.line(line, events);
+      this.parts = [];
+      if (end === cr && end + 1 === bytes.length) {
+        this.afterCr = true;
+        start = end + 1;
+      } else start = end === cr && bytes[end + 1] === LF ? end + 2 : end + 1;
     }
-    this.pending = text.slice(start);
+    if (start < bytes.length) this.parts.push(bytes.subarray(start));
     return events;
   }
 
   /** At the end of the stream an event without its blank line is dropped, as the spec says. */
   end(): void {
-    this.pending = "";
+    this.parts = [];
     this.type = "";
     this.data = [];
   }
@@ -84,8 +86,11 @@ export class SseParser {
   }
 }
 
-function find(text: string, char: string, from: number): number {
-  const at = text.indexOf(char, from);
+const CR = 0x0d;
+const LF = 0x0a;
+
+function find(bytes: Buffer, byte: number, from: number): number {
+  const at = bytes.indexOf(byte, from);
   return at === -1 ? Infinity : at;
 }
 
