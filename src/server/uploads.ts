@@ -80,6 +80,7 @@ export async function stageEntries(specFiles: { path: string }[], entries: Uploa
   });
   const stray = entries.find((entry) => !specFiles.some((file) => covered(entry, file.path)));
   if (stray !== undefined) throw bad(`files: '${stray.path}' is under no spec.files path`);
+  if (entries.length === 0) return { uploads: [], remove: async () => undefined };
   const dir = await mkdtemp(join(tmpdir(), "joblet-upload-"));
   const remove = () => rm(dir, { recursive: true, force: true });
   try {
