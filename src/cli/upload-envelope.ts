@@ -62,7 +62,7 @@ export async function envelopeFiles(uploads: Upload[], where: string): Promise<E
   const found = (await Promise.all(uploads.map((u) => walk(u, where)))).flat();
   const total = found.reduce((sum, f) => sum + f.size, 0);
   if (total > MAX_UPLOAD_BYTES) {
-    throw new CliError(`${where}: the uploaded files come to ${humanBytes(total)} (${total} bytes), more than the ${humanBytes(MAX_UPLOAD_BYTES)} a Job may carry`);
+    throw new CliError(`${where}: the uploaded files come to ${total} bytes (${humanBytes(total)}), more than the ${MAX_UPLOAD_BYTES} (${humanBytes(MAX_UPLOAD_BYTES)}) a Job may carry`);
   }
   return Promise.all(found.map(async (f) => ({ path: f.rel, mode: f.mode, content: (await readFile(f.path)).toString("base64") })));
 }
