@@ -8,6 +8,13 @@ import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { StreamContext } from "./context.js";
 
 export const KEEPALIVE_MS = 15_000;
+/**
+ * How much may wait in the response's buffer before a writer waits for the client. Far
+ * above the socket's 16 KiB mark: waiting for every megabyte event to drain would leave
+ * the connection idle while the next chunk is read and encoded; a few of them in flight
+ * keep it busy, and a slow client still holds the writer at a few megabytes per stream.
+ */
+const BUFFERED_BYTES = 2 * 1024 * 1024;
 
 export class SseStream {
   private keepalive?: NodeJS.Timeout;
@@ -35,7 +42,7 @@ export class SseStream {
 
   /**
    * Writes one event (`data` on one line); resolves when the client can take more (or is
-   * gone). The data goes out as its own string: gluing a megabyte of base64 to the field
+   * gone): at once while little is buffered. The data goes out as its own string: gluing a megabyte of base64 to the field
    * names would cost a copy of it, and corked writes leave as one anyway. `latin1` is for
    * data known to be ASCII (base64): it is copied as it is, not encoded.
    */
@@ -44,9 +51,9 @@ export class SseStream {
     this.res.cork();
     this.res.write(id === undefined ? `event: ${event}\ndata: ` : `event: ${event}\nid: ${id}\ndata: `);
     this.res.write(data, encoding);
-    const more = this.res.write("\n\n");
+    this.res.write("\n\n");
     this.res.uncork();
-    if (!more) await this.drained();
+    if (this.res.writableLength > BUFFERED_BYTES) await this.drained();
   }
 
   /** Ends the response (if the client is still there) and stops the keepalive. */
