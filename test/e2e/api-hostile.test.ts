@@ -12,18 +12,9 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApiServer, type RunningApiServer } from "../../src/server/server.js";
 import { ensureLayout, resolveLayout } from "../../src/store/index.js";
-import { ApiLab, joblet } from "../helpers/api-lab.js";
-import { requireRoot } from "../helpers/root.js";
+import { joblet, sharedApiLab } from "../helpers/api-lab.js";
 
-let lab: ApiLab;
-
-beforeAll(async () => {
-  requireRoot("the remote API's daemon");
-  lab = new ApiLab();
-  await lab.certsInit();
-  await lab.start();
-});
-afterAll(async () => lab?.cleanup());
+const lab = sharedApiLab();
 
 const JOBS = "/apis/joblet/v1/jobs";
 const MIB = 1024 * 1024;

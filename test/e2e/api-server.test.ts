@@ -6,19 +6,10 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import yaml from "js-yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiLab } from "../helpers/api-lab.js";
-import { requireRoot } from "../helpers/root.js";
+import { describe, expect, it } from "vitest";
+import { sharedApiLab } from "../helpers/api-lab.js";
 
-let lab: ApiLab;
-
-beforeAll(async () => {
-  requireRoot("the remote API's daemon");
-  lab = new ApiLab();
-  await lab.certsInit();
-  await lab.start();
-});
-afterAll(async () => lab?.cleanup());
+const lab = sharedApiLab();
 
 const JOBS = "/apis/joblet/v1/jobs";
 const finished = (o: { status: Record<string, unknown> }) => o.status.phase === "Succeeded" || o.status.phase === "Failed";

@@ -10,7 +10,9 @@ import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { afterAll, beforeAll } from "vitest";
 import { repoRoot } from "./jobs.js";
+import { requireRoot } from "./root.js";
 import { releaseVolumesUnder } from "./volumes.js";
 
 const run = promisify(execFile);
@@ -169,4 +171,16 @@ export class ApiLab {
     await releaseVolumesUnder(this.stateDir);
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** One lab for a test file: certificates and a daemon before its first test, all removed after its last. */
+export function sharedApiLab(): ApiLab {
+  const lab = new ApiLab();
+  beforeAll(async () => {
+    requireRoot("the remote API's daemon");
+    await lab.certsInit();
+    await lab.start();
+  });
+  afterAll(() => lab.cleanup());
+  return lab;
 }
