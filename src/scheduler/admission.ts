@@ -51,6 +51,14 @@ interface Held {
   pinned: readonly number[];
 }
 
+/** Sums of the requests set aside for the jobs ahead of one in the queue. */
+interface Ahead {
+  milliCpu: number;
+  memoryBytes: number;
+  exclusiveCpus: number;
+  jobs: number;
+}
+
 interface Waiting {
   name: string;
   key: number;
@@ -128,8 +136,7 @@ export class Admission {
     const entry = this.enqueue(name, request, order);
     if (entry.never) return { ok: false, message: entry.never };
     const ahead = this.aheadOf(entry);
-    const short = this.shortage(entry, ahead);
-    if (short) return { ok: false, message: short };
+    if (!this.fits(entry, ahead, this.freeCpus().length)) return { ok: false, message: this.shortage(entry, ahead) };
     const cpus = this.freeCpus().slice(0, entry.exclusiveCpus);
     this.remove(entry);
     this.hold(holder, name, request, cpus);
@@ -210,9 +217,10 @@ export class Admission {
   admittable(): string[] {
     const out: string[] = [];
     const ahead = { milliCpu: 0, memoryBytes: 0, exclusiveCpus: 0, jobs: 0 };
+    const freeCpus = this.freeCpus().length;
     for (const entry of this.queue) {
       if (entry.never) continue;
-      if (this.shortage(entry, ahead) === undefined) out.push(entry.name);
+      if (this.fits(entry, ahead, freeCpus)) out.push(entry.name);
       ahead.milliCpu += entry.milliCpu;
       ahead.memoryBytes += entry.memoryBytes;
       ahead.exclusiveCpus += entry.exclusiveCpus;
@@ -240,7 +248,7 @@ export class Admission {
   }
 
   /** Sums of the requests of the jobs queued ahead of `entry`. */
-  private aheadOf(entry: Waiting): { milliCpu: number; memoryBytes: number; exclusiveCpus: number; jobs: number } {
+  private aheadOf(entry: Waiting): Ahead {
     const ahead = { milliCpu: 0, memoryBytes: 0, exclusiveCpus: 0, jobs: 0 };
     for (const other of this.queue) {
       if (other === entry) break;
@@ -253,8 +261,17 @@ export class Admission {
     return ahead;
   }
 
-  /** What `entry` lacks after the set-asides of the jobs ahead, in words; undefined when it fits. */
-  private shortage(entry: Waiting, ahead: { milliCpu: number; memoryBytes: number; exclusiveCpus: number; jobs: number }): string | undefined {
+  /** Whether `entry` fits after the set-asides of the jobs ahead: only the resources it asks for count. */
+  private fits(entry: Waiting, ahead: Ahead, freeCpus: number): boolean {
+    if (entry.milliCpu > 0 && entry.milliCpu > this.milliAllocatable - this.heldMilliCpu - ahead.milliCpu) return false;
+    if (entry.memoryBytes > 0 && entry.memoryBytes > this.node.memoryBytes - this.heldMemory - ahead.memoryBytes) return false;
+    if (entry.exclusiveCpus > 0 && entry.exclusiveCpus > freeCpus - ahead.exclusiveCpus) return false;
+    if (entry.cpuset && this.exclusiveOwner.size > 0) for (const cpu of entry.cpuset) if (this.exclusiveOwner.has(cpu)) return false;
+    return true;
+  }
+
+  /** What `entry` lacks after the set-asides of the jobs ahead, in words (it does not fit). */
+  private shortage(entry: Waiting, ahead: Ahead): string {
     const problems: string[] = [];
     const setAside = (what: string) => (ahead.jobs > 0 ? `, ${what} of it set aside for ${jobs(ahead.jobs)} ahead in the queue` : "");
     if (entry.milliCpu > 0) {
@@ -285,7 +302,7 @@ export class Admission {
       const owner = this.exclusiveOwner.get(cpu);
       if (owner !== undefined) problems.push(`resources.cpuset names CPU ${cpu}, which job '${owner}' holds exclusively`);
     }
-    return problems.length > 0 ? problems.join("; ") : undefined;
+    return problems.join("; ");
   }
 
   /** Online CPUs no exclusive job holds and no running explicit cpuset pins, lowest first. */

@@ -233,11 +233,10 @@ export class JobController {
 
   private async converge(key: string, name: string): Promise<ReconcileResult | void> {
     const entry = this.o.desired.get(key);
-    const active = this.runs.get(name);
     if (!entry) {
       const left = this.removalGrace.missing(name);
       if (left > 0) return { requeueAfter: left };
-      return this.removed(name, active);
+      return this.removed(name);
     }
     this.removalGrace.present(name);
     const stored = this.objects.get(name) ?? ((await this.o.statuses.read("Job", name)) as JobObject | undefined);
@@ -675,8 +674,7 @@ export class JobController {
   }
 
   /** The manifest is gone: stop the run, then remove its logs, records and status. */
-  private async removed(name: string, active: ActiveRun | undefined): Promise<void> {
-    if (active) await this.stop(active, "Superseded");
+  private async removed(name: string): Promise<void> {
     await this.stopAll(name, "Superseded");
     await rm(jobLogsDir(this.o.layout, name), { recursive: true, force: true });
     await rm(jobRunsDir(this.o.layout, name), { recursive: true, force: true });
