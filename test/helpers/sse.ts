@@ -5,6 +5,7 @@
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
+import { isAscii } from "node:buffer";
 import type { AddressInfo } from "node:net";
 import type { Kind } from "../../src/api/index.js";
 import { handleLogs, handleWatch } from "../../src/server/streams/index.js";
@@ -117,6 +118,11 @@ async function* parseEvents(res: IncomingMessage): AsyncGenerator<SseEvent> {
   }
 }
 
+/** UTF-8, taking the cheap way for ASCII (base64 log chunks): a plain copy instead of a decode. */
+function text(bytes: Buffer): string {
+  return isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8");
+}
+
 /** One event's lines; values decoded as UTF-8 once, straight from the bytes. */
 function parseBlock(block: Buffer): SseEvent {
   if (block[0] === 0x3a) return { event: ":", data: block.toString("utf8", 1).trim() };
@@ -131,7 +137,7 @@ function parseBlock(block: Buffer): SseEvent {
     const from = hasValue ? colon + (block[colon + 1] === 0x20 ? 2 : 1) : end;
     if (field === "event") event.event = block.toString("utf8", from, end);
     else if (field === "id") event.id = block.toString("utf8", from, end);
-    else if (field === "data") data.push(block.toString("utf8", from, end));
+    else if (field === "data") data.push(text(block.subarray(from, end)));
     start = end + 1;
   }
   event.data = data.join("\n");

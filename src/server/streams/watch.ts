@@ -2,10 +2,12 @@
  * `GET /apis/joblet/v1/PLURAL[/NAME]?watch=true`: the objects of a kind (or one object) as
  * `joblet get -o json` shows them, first one ADDED each, then ADDED / MODIFIED / DELETED as
  * status files and manifests change. Changes are found by listing again and comparing
- * content, so a status file rewritten with the same object is no event, and whatever
- * wakes the loop (an fs.watch event, the poll) can never produce a wrong one.
+ * content (as the local `get --watch` does), so a status file rewritten with the same
+ * object is no event, and whatever wakes the loop (an fs.watch event, the poll) can
+ * never produce a wrong one.
  */
 import type { Kind } from "../../api/index.js";
+import { changes, type Snapshot, snapshot } from "../../cli/object-changes.js";
 import { getObject, listObjects, type ShownObject } from "../../cli/objects.js";
 import { sleep } from "../../cli/status-watch.js";
 import { checkSegment, desiredKindDir, type StateLayout, statusKindDir } from "../../store/index.js";
@@ -17,8 +19,6 @@ import { Wakeup } from "./wake.js";
 const POLL_MS = 1000;
 /** A status write is a temp file and a rename, often with a manifest change beside it: look once they have landed. */
 const SETTLE_MS = 10;
-
-type WatchEvent = "ADDED" | "MODIFIED" | "DELETED";
 
 /** An object as the API shows it: the stored (or pending) object plus `seen` when known. */
 export function apiObject(shown: ShownObject): Record<string, unknown> {
@@ -44,21 +44,22 @@ function checkName(kind: Kind, name: string): void {
   }
 }
 
-/** The objects now, by name; `seen` is left out of the comparison (a rewrite moves it). */
-async function snapshot(layout: StateLayout, kind: Kind, name: string | undefined): Promise<Map<string, { key: string; object: ShownObject }>> {
-  const shown = name === undefined ? await listObjects(layout, kind) : [await getObject(layout, kind, name)].filter((o) => o !== undefined);
-  return new Map(shown.map((o) => [o.object.metadata.name, { key: JSON.stringify(o.object), object: o }]));
+/** The objects now: the kind's, or the one named (none once it is gone). */
+async function current(layout: StateLayout, kind: Kind, name: string | undefined): Promise<ShownObject[]> {
+  if (name === undefined) return listObjects(layout, kind);
+  const shown = await getObject(layout, kind, name);
+  return shown === undefined ? [] : [shown];
 }
 
 async function watchObjects(layout: StateLayout, kind: Kind, name: string | undefined, sse: SseStream, signal: AbortSignal): Promise<void> {
   // Watching before the first listing: a change made while it is read still wakes the loop.
   const wakeup = new Wakeup([statusKindDir(layout, kind), layout.manifestsDir, desiredKindDir(layout, kind)], POLL_MS, signal);
   try {
-    let known = new Map<string, { key: string; object: ShownObject }>();
+    let known: Snapshot = new Map();
     while (!signal.aborted) {
-      const now = await snapshot(layout, kind, name).catch(() => undefined); // a failed read is retried
+      const now = await current(layout, kind, name).then(snapshot, () => undefined); // a failed read is retried
       if (now !== undefined) {
-        for (const [event, object] of changes(known, now)) await sse.send(event, JSON.stringify(apiObject(object)));
+        for (const event of changes(known, now)) await sse.send(event.type, JSON.stringify(apiObject(event.shown)));
         known = now;
       }
       await wakeup.next();
@@ -67,18 +68,4 @@ async function watchObjects(layout: StateLayout, kind: Kind, name: string | unde
   } finally {
     wakeup.close();
   }
-}
-
-/** Events from one listing to the next, by name: new ones ADDED, changed MODIFIED, gone DELETED (with their last content). */
-function changes(before: Map<string, { key: string; object: ShownObject }>, after: Map<string, { key: string; object: ShownObject }>): [WatchEvent, ShownObject][] {
-  const names = [...new Set([...before.keys(), ...after.keys()])].sort();
-  const out: [WatchEvent, ShownObject][] = [];
-  for (const name of names) {
-    const was = before.get(name);
-    const is = after.get(name);
-    if (was === undefined && is !== undefined) out.push(["ADDED", is.object]);
-    else if (was !== undefined && is === undefined) out.push(["DELETED", was.object]);
-    else if (was !== undefined && is !== undefined && was.key !== is.key) out.push(["MODIFIED", is.object]);
-  }
-  return out;
 }
