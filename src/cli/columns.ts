@@ -4,7 +4,7 @@
  * same table `joblet runtime list` prints); Volumes their type, size, use and users;
  * Networks their block, gateway, egress and leased addresses.
  */
-import { formatBytes, type Kind, type NetworkStatus, type RuntimeStatus, type VolumeStatus } from "../api/index.js";
+import { humanBytes, type Kind, type NetworkStatus, type RuntimeStatus, type VolumeStatus } from "../api/index.js";
 import { humanDuration } from "./duration.js";
 import { condition, type ShownObject } from "./objects.js";
 import { APPLIED_FROM } from "./desired.js";
@@ -51,19 +51,23 @@ export function usage(status: Record<string, unknown>): { cpu: string; memory: s
 }
 
 /** 1.5Mi rather than 1572864: peaks are rarely round. */
-export function humanBytes(bytes: number): string {
-  const exact = formatBytes(bytes);
-  if (exact !== String(bytes) || bytes < 1024) return exact;
-  const units = ["Ki", "Mi", "Gi", "Ti"];
-  let value = bytes / 1024;
-  let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
-    value /= 1024;
-    i++;
-  }
-  return `${value.toFixed(1)}${units[i]}`;
+export { humanBytes };
+
+/** A one-shot's start time while it waits for it, else a cron Job's next due time (RFC 3339). */
+export function nextRunTime(status: Record<string, unknown>): string | undefined {
+  const next = status.phase === "Scheduled" && typeof status.scheduledTime === "string" ? status.scheduledTime : status.nextScheduleTime;
+  return typeof next === "string" ? next : undefined;
 }
 
+/**
+ * When a scheduled Job runs next: "in 45s", or "due" once the time has come and the run
+ * waits (for capacity, or for the previous run under Forbid); "-" when nothing is scheduled.
+ */
+export function nextRun(status: Record<string, unknown>, now: Date): string {
+  const t = time(nextRunTime(status));
+  if (t === undefined) return "-";
+  return t > now.getTime() ? `in ${humanDuration(t - now.getTime())}` : "due";
+}
 export function source(shown: ShownObject): string {
   const file = (shown.object.status.source as { file?: string } | undefined)?.file;
   return text(file ?? shown.object.metadata.annotations?.[APPLIED_FROM]);
@@ -76,10 +80,10 @@ function exit(status: Record<string, unknown>): string {
 }
 
 const jobColumns = (wide: boolean): Columns => ({
-  headers: ["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", ...(wide ? ["RUN", "REASON", "CPU", "MEMORY", "SOURCE"] : [])],
+  headers: ["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", "NEXT", ...(wide ? ["RUN", "REASON", "CPU", "MEMORY", "SOURCE"] : [])],
   row(shown, now) {
     const s = shown.object.status;
-    const base = [shown.object.metadata.name, text(s.phase), exit(s), text(s.attempts ?? 0), age(shown, now), duration(s, now)];
+    const base = [shown.object.metadata.name, text(s.phase), exit(s), text(s.attempts ?? 0), age(shown, now), duration(s, now), nextRun(s, now)];
     if (!wide) return base;
     const u = usage(s);
     // A broken or conflicting manifest is the reason to show when the run has none.

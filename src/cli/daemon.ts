@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { parseCidr } from "../api/cidr.js";
+import { checkBytes, checkCores } from "../api/quantity.js";
 
 /** `joblet daemon`: watch the manifests dir and run its Jobs until SIGTERM or SIGINT. */
 export function daemonCommand(): Command {
@@ -14,6 +15,8 @@ export function daemonCommand(): Command {
     .option("--isolated-cidr <cidr>", "block 'isolated' jobs get their address pairs from (default 172.21.0.0/16)", (v) => cidr("--isolated-cidr", v))
     .option("--listen <host:port>", "serve the remote API (HTTPS, client certificates required) here, e.g. 0.0.0.0:8443", listenAddress)
     .option("--tls-dir <dir>", "the remote API's ca.crt, server.crt and server.key (made by joblet certs init --dir DIR)")
+    .option("--allocatable-cpu <cores>", "CPU jobs may reserve, e.g. 6 or 3500m (default every online CPU)", (v) => quantity("--allocatable-cpu", v, checkCores))
+    .option("--allocatable-memory <bytes>", "memory jobs may reserve, e.g. 28Gi (default MemTotal less 10%, at most 1Gi less)", (v) => quantity("--allocatable-memory", v, checkBytes))
     .addHelpText(
       "after",
       "\nExample:\n  sudo joblet daemon --state-dir /var/lib/joblet --manifests ~/gitops/jobs\n  sudo joblet daemon --listen 0.0.0.0:8443 --tls-dir /etc/joblet/tls\n",
@@ -31,6 +34,8 @@ export function daemonCommand(): Command {
         ...(opts.bridgeCidr !== undefined ? { bridgeCidr: opts.bridgeCidr } : {}),
         ...(opts.isolatedCidr !== undefined ? { isolatedCidr: opts.isolatedCidr } : {}),
         ...(opts.listen !== undefined ? { listen: opts.listen, tlsDir: opts.tlsDir } : {}),
+        ...(opts.allocatableCpu !== undefined ? { allocatableCpu: opts.allocatableCpu } : {}),
+        ...(opts.allocatableMemory !== undefined ? { allocatableMemoryBytes: opts.allocatableMemory } : {}),
       });
       await new Promise<void>((resolve) => {
         const done = () => resolve();
@@ -53,6 +58,16 @@ interface DaemonFlags {
   isolatedCidr?: string;
   listen?: { host: string; port: number };
   tlsDir?: string;
+  allocatableCpu?: number;
+  allocatableMemory?: number;
+}
+
+/** A quantity flag (cores or bytes), greater than zero. */
+function quantity(flag: string, value: string, check: typeof checkCores): number {
+  const result = check(value);
+  if (!result.ok) throw new Error(`${flag} '${value}' ${result.reason}`);
+  if (result.value <= 0) throw new Error(`${flag} '${value}' must be greater than zero`);
+  return result.value;
 }
 
 /** HOST:PORT, [IPv6]:PORT, or :PORT for every address. */

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import type { VolumeStatus } from "../api/index.js";
+import type { JobRunRecord, Schedule, VolumeStatus } from "../api/index.js";
 import { toYaml } from "../store/index.js";
-import { age, duration, humanBytes, source } from "./columns.js";
+import { age, duration, humanBytes, nextRun, nextRunTime, source } from "./columns.js";
 import { humanDuration } from "./duration.js";
 import { type CliIo, CliError, processIo, runVerb } from "./io.js";
 import { named, parseKindRef } from "./kinds.js";
@@ -46,7 +46,9 @@ function pairs(map: Record<string, string> | undefined): string | undefined {
 
 function jobSpec(spec: Record<string, unknown>): Fields {
   const r = (spec.resources ?? {}) as Record<string, unknown>;
-  const resources = ["cpu", "memory", "ioBps", "cpuset", "pids"].filter((k) => r[k] !== undefined).map((k) => `${k}=${String(r[k])}`);
+  const resources = ["cpu", "memory", "ioBps", "cpuset", "exclusiveCpus", "pids"].filter((k) => r[k] !== undefined).map((k) => `${k}=${String(r[k])}`);
+  const schedule = scheduleText(spec.schedule);
+  const cron = typeof spec.schedule === "object" && spec.schedule !== null && "cron" in spec.schedule;
   const env = (spec.env as { name: string; value: string }[] | undefined)?.map((e) => `${e.name}=${e.value}`);
   const files = (spec.files as { path: string; target?: string }[] | undefined)?.map((f) => (f.target ? `${f.path} -> ${f.target}` : f.path));
   const volumes = (spec.volumes as { name: string; readOnly?: boolean }[] | undefined)?.map((v) => (v.readOnly ? `${v.name} (read-only)` : v.name));
@@ -63,9 +65,22 @@ function jobSpec(spec: Record<string, unknown>): Fields {
     ["Backoff limit", spec.backoffLimit],
     ["Deadline", spec.activeDeadlineSeconds === undefined ? undefined : `${String(spec.activeDeadlineSeconds)}s`],
     ["TTL after finished", spec.ttlSecondsAfterFinished === undefined ? undefined : `${String(spec.ttlSecondsAfterFinished)}s`],
-    ["Schedule", spec.schedule],
+    ["Schedule", schedule],
+    ["Concurrency policy", cron ? spec.concurrencyPolicy : undefined],
+    ["Starting deadline", schedule && spec.startingDeadlineSeconds !== undefined ? `${String(spec.startingDeadlineSeconds)}s` : undefined],
+    ["Runs kept", cron ? `${String(spec.successfulRunsHistoryLimit)} succeeded, ${String(spec.failedRunsHistoryLimit)} failed` : undefined],
+    ["Priority", spec.priority !== undefined && spec.priority !== 0 ? spec.priority : undefined],
     ["Suspend", spec.suspend === true ? "true" : undefined],
   ];
+}
+
+/** "cron 0 3 * * * (Europe/Berlin)", "startAfter 30s", "startAt 2030-01-02T15:04:05Z". */
+function scheduleText(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (value === null || typeof value !== "object") return undefined;
+  const s = value as Schedule;
+  if (s.cron !== undefined) return `cron ${s.cron} (${s.timeZone ?? "UTC"})`;
+  return s.startAt !== undefined ? `startAt ${s.startAt}` : s.startAfter !== undefined ? `startAfter ${s.startAfter}` : undefined;
 }
 
 /** A word as a shell would need it written. */
@@ -75,6 +90,7 @@ export function quote(word: string): string {
 
 function jobStatus(shown: ShownObject, now: Date): Fields {
   const s = shown.object.status;
+  const next = nextRunTime(s);
   const network = s.network as { name: string; ip?: string } | undefined;
   return [
     ["Phase", s.phase],
@@ -87,6 +103,10 @@ function jobStatus(shown: ShownObject, now: Date): Fields {
     ["Signal", s.signal],
     ["Reason", s.reason],
     ["Message", s.message],
+    ["Scheduled time", s.scheduledTime],
+    ["Last schedule", s.lastScheduleTime],
+    ["Next run", next === undefined ? undefined : `${nextRun(s, now)} (${next})`],
+    ["CPUs", s.cpus === undefined ? undefined : `${String(s.cpus)} (exclusive)`],
     ["Network", network === undefined ? undefined : network.ip ? `${network.name} (${network.ip})` : network.name],
     ["Observed generation", s.observedGeneration],
   ];
@@ -123,6 +143,26 @@ function usageFields(status: Record<string, unknown>): Fields {
     ["IO read", bytes(u.ioReadBytes)],
     ["IO write", bytes(u.ioWriteBytes)],
   ];
+}
+
+const RUNS_SHOWN = 10;
+
+/** The Runs: section: the latest runs of a Job, missed scheduled times among them. */
+function runs(status: Record<string, unknown>, now: Date): string {
+  const list = status.runs as JobRunRecord[] | undefined;
+  if (!Array.isArray(list) || list.length === 0) return "";
+  const shown = list.slice(-RUNS_SHOWN);
+  const more = list.length > shown.length ? `  (${list.length - shown.length} earlier not shown)\n` : "";
+  const rows = shown.map((r) => [
+    r.run ?? "-",
+    r.scheduledTime ?? "-",
+    r.startTime ?? "-",
+    r.startTime === undefined ? "-" : duration(r as unknown as Record<string, unknown>, now),
+    r.phase,
+    r.exitCode !== undefined ? String(r.exitCode) : (r.signal ?? "-"),
+    r.reason ?? "-",
+  ]);
+  return `Runs:\n${indent(table(["RUN", "SCHEDULED", "STARTED", "DURATION", "PHASE", "EXIT", "REASON"], rows))}${more}`;
 }
 
 /** The Conditions: section (also under `runtime info`). */
@@ -177,6 +217,7 @@ export function describe(shown: ShownObject, now: Date): string {
     }
     const usage = usageFields(object.status);
     if (usage.length > 0) out += `Usage:\n${block(usage, "  ")}`;
+    if (isJob) out += runs(object.status, now);
   }
   out += conditions(object.status, now);
   out += events(object.status, now);

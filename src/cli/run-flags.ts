@@ -6,9 +6,8 @@
 import { randomInt } from "node:crypto";
 import { basename, resolve } from "node:path";
 import { readdir, stat } from "node:fs/promises";
-import type { JobManifest } from "../api/index.js";
+import { rfc3339Ms, scheduleDurationMs, type JobManifest, type Schedule } from "../api/index.js";
 import type { Upload } from "./desired.js";
-import { durationMs } from "./duration.js";
 import { CliError } from "./io.js";
 
 export interface RunFlags {
@@ -43,18 +42,17 @@ function positive(flag: string, value: string, integer: boolean): number {
   return n;
 }
 
-/** "30min", "1hour", "2h30m" (the original Joblet's relative times) become an RFC 3339 time; cron and RFC 3339 pass through. */
-export function scheduleFrom(when: string, now: Date): string {
-  const normalized = when
-    .trim()
-    .replace(/(\d)\s*(?:hours?|hrs?)\b/g, "$1h")
-    .replace(/(\d)\s*(?:minutes?|mins?)\b/g, "$1m")
-    .replace(/(\d)\s*(?:seconds?|secs?)\b/g, "$1s")
-    .replace(/(\d)\s*days?\b/g, "$1d")
-    .replace(/\s+/g, "");
-  // A bare number is a cron field or a typo, not "N seconds from now".
-  const ms = /^\d+$/.test(normalized) ? undefined : durationMs(normalized);
-  return ms === undefined ? when : new Date(now.getTime() + ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+/**
+ * --schedule WHEN as spec.schedule: "30min", "1hour", "2h30m" (the original Joblet's
+ * relative times) start that long after now, as startAt; an RFC 3339 time is startAt;
+ * anything else is a cron expression, which the schema checks.
+ */
+export function scheduleFrom(when: string, now: Date): Schedule {
+  const trimmed = when.trim();
+  if (rfc3339Ms(trimmed) !== undefined) return { startAt: trimmed };
+  const ms = scheduleDurationMs(trimmed);
+  if (ms === undefined) return { cron: trimmed };
+  return { startAt: new Date(now.getTime() + ms).toISOString().replace(/\.\d{3}Z$/, "Z") };
 }
 
 /** Uploads land in /work under their own name; --upload-dir puts the directory's contents there. */

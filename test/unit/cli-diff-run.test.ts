@@ -87,9 +87,13 @@ describe("joblet run", () => {
     const result = await lab.run(runCommand, ["--schedule", "30min", "--", "true"]);
     const name = /^job\/(run-[a-z0-9]{6}) created\n$/.exec(result.out)?.[1];
     expect(name).toBeDefined();
-    expect(manifest(name!).spec.schedule).toBe("2030-01-01T00:40:00Z");
-    expect(scheduleFrom("*/5 * * * *", lab.now)).toBe("*/5 * * * *");
-    expect(scheduleFrom("2h30m", lab.now)).toBe("2030-01-01T02:40:00Z");
+    expect(manifest(name!).spec.schedule).toEqual({ startAt: "2030-01-01T00:40:00Z" });
+    expect(scheduleFrom("*/5 * * * *", lab.now)).toEqual({ cron: "*/5 * * * *" });
+    expect(scheduleFrom("2h30m", lab.now)).toEqual({ startAt: "2030-01-01T02:40:00Z" });
+    expect(scheduleFrom("1hour", lab.now)).toEqual({ startAt: "2030-01-01T01:10:00Z" });
+    expect(scheduleFrom("2030-02-01T00:00:00Z", lab.now)).toEqual({ startAt: "2030-02-01T00:00:00Z" });
+    const bad = await lab.run(runCommand, ["--name", "x", "--schedule", "every day", "--", "true"]);
+    expect(bad.err).toBe("Cannot run job 'x': spec.schedule.cron 'every day' is not a cron expression (minute hour day-of-month month day-of-week, e.g. '*/5 * * * *'): invalid configuration format ('every day'), exactly five, six, or seven space separated parts are required.\n");
   });
 
   it("refuses bad flag values with a sentence naming flag and value", async () => {

@@ -39,9 +39,9 @@ describe("joblet get", () => {
     const result = await lab.run(getCommand, ["jobs"]);
     expect(result.code).toBe(0);
     const lines = result.out.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
-    expect(lines[0]).toEqual(["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION"]);
-    expect(lines[1]).toEqual(["done", "Succeeded", "0", "1", "3m", "1m30s"]);
-    expect(lines[2]).toEqual(["killed", "Failed", "SIGKILL", "2", "1m", "2s"]);
+    expect(lines[0]).toEqual(["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", "NEXT"]);
+    expect(lines[1]).toEqual(["done", "Succeeded", "0", "1", "3m", "1m30s", "-"]);
+    expect(lines[2]).toEqual(["killed", "Failed", "SIGKILL", "2", "1m", "2s", "-"]);
     expect(lines[3]?.slice(0, 4)).toEqual(["pending", "Pending", "-", "0"]);
   });
 
@@ -51,8 +51,24 @@ describe("joblet get", () => {
     expect((await lab.run(getCommand, ["job/broken", "-o", "wide"])).out.split("\n")[1]).toMatch(/\s-\s+InvalidManifest\s/);
     const result = await lab.run(getCommand, ["job/done", "-o", "wide"]);
     const [header, row] = result.out.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
-    expect(header).toEqual(["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", "RUN", "REASON", "CPU", "MEMORY", "SOURCE"]);
-    expect(row).toEqual(["done", "Succeeded", "0", "1", "3m", "1m30s", "r1", "-", "1.50s", "3Mi", "jobs/done.yaml"]);
+    expect(header).toEqual(["NAME", "PHASE", "EXIT", "ATTEMPTS", "AGE", "DURATION", "NEXT", "RUN", "REASON", "CPU", "MEMORY", "SOURCE"]);
+    expect(row).toEqual(["done", "Succeeded", "0", "1", "3m", "1m30s", "-", "r1", "-", "1.50s", "3Mi", "jobs/done.yaml"]);
+  });
+
+  it("shows when scheduled Jobs run next: a one-shot's start, a cron Job's next due time, or due", async () => {
+    lab.status(job("later", { phase: "Scheduled", attempts: 0, scheduledTime: "2030-01-01T00:12:30Z" }, { command: ["true"], schedule: { startAfter: "5m" } }));
+    lab.status(
+      job("nightly", { phase: "Scheduled", attempts: 4, exitCode: 0, lastScheduleTime: "2030-01-01T00:00:00Z", nextScheduleTime: "2030-01-02T00:00:00Z" }, { command: ["true"], schedule: { cron: "0 0 * * *" } }),
+    );
+    lab.status(job("waiting", { phase: "Pending", attempts: 0, scheduledTime: "2030-01-01T00:09:00Z", reason: "Unschedulable" }, { command: ["true"], schedule: { startAt: "2030-01-01T00:09:00Z" } }));
+    const rows = (await lab.run(getCommand, ["jobs"])).out.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
+    expect(rows.slice(1).map((r) => [r[0], r[1], r[6]])).toEqual([
+      ["later", "Scheduled", "in 2m30s"],
+      ["nightly", "Scheduled", "in 23h"],
+      ["waiting", "Pending", "-"],
+    ]);
+    lab.status(job("busy", { phase: "Running", attempts: 2, nextScheduleTime: "2030-01-01T00:09:00Z" }, { command: ["true"], schedule: { cron: "* * * * *" } }));
+    expect((await lab.run(getCommand, ["job/busy"])).out.split("\n")[1]).toMatch(/\sdue$/);
   });
 
   it("-o json prints the stored object; a list is a List", async () => {
@@ -157,6 +173,35 @@ describe("joblet describe", () => {
     expect(out).toMatch(/^ {2}Memory peak:\s+3Mi$/m);
     expect(out).toMatch(/^ {2}Complete\s+True\s+Completed\s+1m30s\s+Exited with 0$/m);
     expect(out).toMatch(/^ {2}Normal\s+Started\s+3m\s+Run r1 started$/m);
+  });
+
+  it("says why a Job waits, its schedule, and its recent runs", async () => {
+    const spec = { command: ["true"], schedule: { cron: "*/5 * * * *", timeZone: "Europe/Berlin" }, concurrencyPolicy: "Forbid", successfulRunsHistoryLimit: 3, failedRunsHistoryLimit: 1, priority: 5, resources: { memory: "400Mi", exclusiveCpus: 1 } };
+    const status = {
+      phase: "Pending",
+      attempts: 2,
+      reason: "Unschedulable",
+      message: "needs 400Mi memory, 224Mi free of 1Gi allocatable",
+      scheduledTime: "2030-01-01T00:10:00Z",
+      lastScheduleTime: "2030-01-01T00:10:00Z",
+      nextScheduleTime: "2030-01-01T00:15:00Z",
+      runs: [
+        { scheduledTime: "2030-01-01T00:00:00Z", phase: "Missed", reason: "MissedSchedule" },
+        { run: "0123abcd-1", scheduledTime: "2030-01-01T00:05:00Z", startTime: "2030-01-01T00:05:00Z", completionTime: "2030-01-01T00:05:42Z", phase: "Succeeded", exitCode: 0, cpus: "1" },
+        { run: "0123abcd-2", scheduledTime: "2030-01-01T00:10:00Z", startTime: "2030-01-01T00:10:00Z", completionTime: "2030-01-01T00:10:01Z", phase: "Failed", exitCode: 3, reason: "Error" },
+      ],
+    };
+    lab.status(job("nightly", status, spec));
+    const { out } = await lab.run(describeCommand, ["job", "nightly"]);
+    expect(out).toMatch(/^ {2}Resources:\s+memory=400Mi, exclusiveCpus=1$/m);
+    expect(out).toMatch(/^ {2}Schedule:\s+cron \*\/5 \* \* \* \* \(Europe\/Berlin\)$/m);
+    expect(out).toMatch(/^ {2}Concurrency policy:\s+Forbid$/m);
+    expect(out).toMatch(/^ {2}Runs kept:\s+3 succeeded, 1 failed$/m);
+    expect(out).toMatch(/^ {2}Priority:\s+5$/m);
+    expect(out).toMatch(/^ {2}Reason:\s+Unschedulable$/m);
+    expect(out).toMatch(/^ {2}Message:\s+needs 400Mi memory, 224Mi free of 1Gi allocatable$/m);
+    expect(out).toMatch(/^ {2}Next run:\s+in 5m \(2030-01-01T00:15:00Z\)$/m);
+    expect(out).toMatch(/^Runs:\n {2}RUN\s+SCHEDULED\s+STARTED\s+DURATION\s+PHASE\s+EXIT\s+REASON\n {2}-\s+2030-01-01T00:00:00Z\s+-\s+-\s+Missed\s+-\s+MissedSchedule\n {2}0123abcd-1\s+\S+\s+\S+\s+42s\s+Succeeded\s+0\s+-\n {2}0123abcd-2\s+\S+\s+\S+\s+1s\s+Failed\s+3\s+Error$/m);
   });
 
   it("says when the daemon has not reported yet, and names a missing object", async () => {

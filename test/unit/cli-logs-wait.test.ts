@@ -30,6 +30,14 @@ describe("joblet logs", () => {
     expect((await lab.run(logsCommand, ["hello", "--stream", "both"])).err).toBe("--stream 'both' is not one of stdout, stderr, all\n");
   });
 
+  it("--run reads an earlier run's logs, by id or by number", async () => {
+    lab.status(job("hello", { phase: "Succeeded", run: "r2", attempts: 2, runs: [{ run: "abc-1", phase: "Failed" }, { run: "abc-2", phase: "Succeeded" }] }));
+    lab.log("hello", "abc-1", "stdout", "first\n");
+    expect(await lab.run(logsCommand, ["hello", "--run", "1"])).toEqual({ code: 0, out: "first\n", err: "" });
+    expect(await lab.run(logsCommand, ["hello", "--run", "abc-1", "--stream", "stdout"])).toEqual({ code: 0, out: "first\n", err: "" });
+    expect(await lab.run(logsCommand, ["hello", "--run", "7"])).toEqual({ code: 1, out: "", err: "Job 'hello' has no run '7'; its runs: abc-1, abc-2\n" });
+  });
+
   it("names a missing job, and one that has not run yet", async () => {
     expect(await lab.run(logsCommand, ["ghost"])).toEqual({ code: 1, out: "", err: "Job 'ghost' not found\n" });
     lab.status(job("later", { phase: "Pending" }));
