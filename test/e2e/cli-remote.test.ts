@@ -6,24 +6,14 @@ import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSyn
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { hostArchitectures } from "../../src/runtimes/build.js";
-import { ApiLab } from "../helpers/api-lab.js";
+import { sharedApiLab } from "../helpers/api-lab.js";
 import { repoRoot } from "../helpers/jobs.js";
-import { requireRoot } from "../helpers/root.js";
 
-let lab: ApiLab;
-let work: string;
-
-beforeAll(async () => {
-  requireRoot("the remote API's daemon");
-  lab = new ApiLab();
-  await lab.certsInit();
-  await lab.start();
-  work = join(lab.root, "work");
-  mkdirSync(join(work, "home"), { recursive: true });
-});
-afterAll(async () => lab?.cleanup());
+const lab = sharedApiLab();
+const work = join(lab.root, "work");
+beforeAll(() => void mkdirSync(join(work, "home"), { recursive: true }));
 
 interface Run {
   code: number | null;
