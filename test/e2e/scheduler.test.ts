@@ -1,6 +1,7 @@
 // The scheduler with a real daemon and real jobs: delayed and repeating starts with real
 // short delays, restarts in the middle of a schedule, capacity admission and exclusive CPUs.
 // Times come from inside the jobs (`date +%s%N`), so they say when the job really ran.
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -133,6 +134,26 @@ describe("repeating schedules (the daemon's seconds-field test hook)", () => {
     const spans = ran(both).filter((r) => r.phase === "Succeeded").map((r) => span(lab, "both", r.run!));
     expect(mostAtOnce(spans)).toBeGreaterThan(1);
     expect(ran(swap).filter((r) => r.phase === "Running")).toHaveLength(1);
+  });
+
+  it("keeps runs up to the history limits, removes the others' logs, and joblet logs --run reads a kept one", async () => {
+    lab = new DaemonLab();
+    await lab.start({ cronSeconds: true });
+    lab.write("often.yaml", job("often", `command: ["sh", "-c", "echo run $(date +%s)"]\nschedule:\n  cron: "* * * * * *"\nsuccessfulRunsHistoryLimit: 2`));
+    const after = await lab.waitFor("often", (o) => o.status.attempts >= 4 && o.status.phase === "Scheduled", 10_000);
+    const kept = ran(after).map((r) => r.run!);
+    expect(kept).toHaveLength(2);
+    expect(kept.at(-1)).toBe(`${after.metadata.generation.slice(0, 8)}-${after.status.attempts}`);
+    // Runs trimmed away lost their logs; any newer directory is a run started since.
+    const attemptOf = (run: string) => Number(run.split("-")[1]);
+    const dirs = lab.runs("often");
+    for (const run of kept) expect(dirs).toContain(run);
+    expect(dirs.filter((d) => !kept.includes(d)).every((d) => attemptOf(d) > after.status.attempts)).toBe(true);
+    const cli = spawnSync(process.execPath, [join(repoRoot, "bin/joblet.js"), "logs", "often", "--run", String(after.status.attempts - 1), "--state-dir", lab.stateDir], { encoding: "utf8" });
+    expect(cli.stderr).toBe("");
+    expect(cli.stdout).toBe(lab.log("often", kept[0]!));
+    const gone = spawnSync(process.execPath, [join(repoRoot, "bin/joblet.js"), "logs", "often", "--run", "1", "--state-dir", lab.stateDir], { encoding: "utf8" });
+    expect(gone.stderr).toMatch(/^Job 'often' has no run '1'; its runs: /);
   });
 
   it("a daemon killed in the middle of a schedule: nothing lost, nothing run twice, late runs within the deadline start", async () => {
