@@ -4,7 +4,7 @@
  * streams that reconnect by themselves. Objects arrive as `get -o json` shows them plus
  * `seen`, which becomes ShownObject.seen (AGE columns) and is dropped from the object.
  */
-import { applyDefaults, generation, KINDS, type Kind, type Manifest } from "../api/index.js";
+import { applyDefaults, generation, KINDS, type Kind, type Manifest, parseManifest } from "../api/index.js";
 import { ApiClient, ApiError, errorOf, type RemoteTarget, type Response } from "../client/api-client.js";
 import { eventStream } from "../client/event-stream.js";
 import { readLog } from "../client/log-stream.js";
@@ -12,7 +12,7 @@ import { kindPlural, toYaml } from "../store/index.js";
 import type { Backend, Difference, LogOptions, LogTargets, Prepared, WatchEvent, WatchType } from "./backend.js";
 import { writeOut } from "./backend.js";
 import { APPLIED_FROM, type AppliedObject, type DesiredInput, desiredManifest, type Outcome, PRUNE } from "./desired.js";
-import type { CliIo } from "./io.js";
+import { CliError, type CliIo } from "./io.js";
 import { ref } from "./kinds.js";
 import { snapshot, type Snapshot } from "./object-changes.js";
 import type { ShownObject } from "./objects.js";
@@ -91,7 +91,11 @@ export class RemoteBackend implements Backend {
     const sent = structuredClone(input.manifest);
     if (input.appliedFrom !== undefined) sent.metadata.annotations = { ...sent.metadata.annotations, [APPLIED_FROM]: input.appliedFrom };
     if (sent.kind === "Job" && uploads.length > 0) sent.spec.files = (sent.spec.files ?? []).map((file, i) => ({ ...file, path: uploads[i]?.rel ?? file.path }));
-    const { manifest } = await desiredManifest({ ...input, uploads }, where);
+    // The daemon stores the manifest as its parser returns it (parseManifest may normalise
+    // fields): the generation is computed from the same.
+    const parsed = parseManifest(structuredClone(sent));
+    if (!parsed.ok) throw new CliError(`${where}: ${parsed.errors.map((e) => e.message).join("; ")}`);
+    const { manifest } = await desiredManifest({ kind: input.kind, name: input.name, manifest: parsed.object, uploads }, where);
     const files = uploads.length > 0 ? await envelopeFiles(uploads, where) : [];
     const body = JSON.stringify(files.length > 0 ? { manifest: sent, files } : sent);
     const prepared: RemotePrepared = { kind: input.kind, name: input.name, manifest, generation: generation(manifest.spec), body, where };

@@ -45,7 +45,11 @@ async function walk(upload: Upload, where: string): Promise<Found[]> {
     const info = await stat(path).catch(() => undefined);
     if (info === undefined) throw new CliError(`${where}: file '${rel}' does not exist (looked for ${path})`);
     if (info.isDirectory()) {
-      for (const entry of (await readdir(path)).sort()) await visit(join(path, entry), `${rel}/${entry}`);
+      const entries = (await readdir(path)).sort();
+      // The envelope carries files only: an empty directory would not arrive (and the
+      // daemon's copy would then differ from what local apply copies).
+      if (entries.length === 0) throw new CliError(`${where}: '${rel}' is an empty directory, and a remote daemon is sent files only: put a file in it (a .keep) or leave it out`);
+      for (const entry of entries) await visit(join(path, entry), `${rel}/${entry}`);
     } else if (info.isFile()) {
       found.push({ path, rel, mode: info.mode & 0o777, size: info.size });
     } else {
@@ -53,7 +57,6 @@ async function walk(upload: Upload, where: string): Promise<Found[]> {
     }
   };
   await visit(upload.source, upload.rel);
-  if (found.length === 0) throw new CliError(`${where}: '${upload.rel}' is an empty directory, and a remote daemon is sent files only: put a file in it or leave it out`);
   return found;
 }
 

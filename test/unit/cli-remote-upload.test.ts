@@ -45,6 +45,9 @@ describe("upload envelope", () => {
   it("refuses an empty directory, a missing file and more than the daemon's cap before reading anything", async () => {
     mkdirSync(join(dir, "empty"));
     await expect(envelopeFiles([{ source: join(dir, "empty"), rel: "empty" }], "w")).rejects.toThrow("w: 'empty' is an empty directory, and a remote daemon is sent files only");
+    file("tree/a.txt", "a");
+    mkdirSync(join(dir, "tree", "cache"));
+    await expect(envelopeFiles([{ source: join(dir, "tree"), rel: "tree" }], "w")).rejects.toThrow("w: 'tree/cache' is an empty directory");
     await expect(envelopeFiles([{ source: join(dir, "gone"), rel: "gone" }], "w")).rejects.toThrow(`w: file 'gone' does not exist (looked for ${join(dir, "gone")})`);
     const big = file("big.bin", "");
     truncateSync(big, MAX_UPLOAD_BYTES + 1); // sparse: nothing is read to find it too big
