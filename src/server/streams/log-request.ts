@@ -7,7 +7,7 @@
  * back and continues exactly there.
  */
 import { checkSegment, type LogStream } from "../../store/index.js";
-import { StreamRefusal } from "./sse.js";
+import { HttpError } from "../http.js";
 
 export interface LogRequest {
   follow: boolean;
@@ -57,5 +57,5 @@ export function parseLogRequest(query: URLSearchParams, lastEventId: string | un
 }
 
 function refuse(message: string): never {
-  throw new StreamRefusal(400, message);
+  throw new HttpError(400, message);
 }

@@ -15,7 +15,8 @@ import { type LogStream, readTail, runLogPaths, runRecordDir, type RunLogPaths, 
 import type { StreamContext } from "./context.js";
 import { type LogRequest, parseLogRequest } from "./log-request.js";
 import { runOutcome } from "./run-end.js";
-import { serveStream, type SseStream, StreamRefusal } from "./sse.js";
+import { HttpError } from "../http.js";
+import { serveStream, type SseStream } from "./sse.js";
 import { Wakeup } from "./wake.js";
 
 /** How long a follower may miss a change fs.watch did not report. */
@@ -31,7 +32,7 @@ export function handleLogs(ctx: StreamContext): Promise<void> {
     const lastEventId = ctx.req.headers["last-event-id"];
     const request = parseLogRequest(ctx.query, Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
     const name = ctx.name;
-    if (name === undefined) throw new StreamRefusal(404, "A log needs a Job name");
+    if (name === undefined) throw new HttpError(404, "A log needs a Job name");
     const run = await findRun(ctx.layout, name, request, signal);
     if (run === undefined) return undefined; // the client left while we waited
     const paths = runLogPaths(ctx.layout, name, run);
@@ -52,13 +53,13 @@ async function findRun(layout: StateLayout, name: string, request: LogRequest, s
   let shown = await readJob(layout, name);
   if (request.run !== undefined) {
     if (shown.object.status.run !== request.run && !(await exists(runLogPaths(layout, name, request.run).dir)) && !(await exists(runRecordDir(layout, name, request.run)))) {
-      throw new StreamRefusal(404, `Job '${name}' has no run '${request.run}'`);
+      throw new HttpError(404, `Job '${name}' has no run '${request.run}'`);
     }
     return request.run;
   }
   if (typeof shown.object.status.run === "string") return shown.object.status.run;
   const phase = String(shown.object.status.phase);
-  if (!request.follow || phase === "Succeeded" || phase === "Failed") throw new StreamRefusal(404, `Job '${name}' has not started a run yet (phase ${phase})`);
+  if (!request.follow || phase === "Succeeded" || phase === "Failed") throw new HttpError(404, `Job '${name}' has not started a run yet (phase ${phase})`);
   const wakeup = new Wakeup([statusKindDir(layout, "Job")], POLL_MS, signal);
   try {
     while (!signal.aborted) {
@@ -74,7 +75,7 @@ async function findRun(layout: StateLayout, name: string, request: LogRequest, s
 
 async function readJob(layout: StateLayout, name: string) {
   const shown = await getObject(layout, "Job", name);
-  if (shown === undefined) throw new StreamRefusal(404, `Job '${name}' not found`);
+  if (shown === undefined) throw new HttpError(404, `Job '${name}' not found`);
   return shown;
 }
 
@@ -85,7 +86,7 @@ async function startOffsets(paths: RunLogPaths, request: LogRequest): Promise<nu
     return Promise.all(
       request.streams.map(async (stream, i) => {
         const size = await fileSize(paths[stream]);
-        if (resume[i]! > size) throw new StreamRefusal(400, `Last-Event-ID offset ${resume[i]} is past the end of ${stream} (${size} bytes)`);
+        if (resume[i]! > size) throw new HttpError(400, `Last-Event-ID offset ${resume[i]} is past the end of ${stream} (${size} bytes)`);
         return resume[i]!;
       }),
     );

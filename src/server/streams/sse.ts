@@ -5,6 +5,7 @@
  * keeps proxies and idle timers from closing a quiet stream.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { HttpError, sendError } from "../http.js";
 import type { StreamContext } from "./context.js";
 
 export const KEEPALIVE_MS = 15_000;
@@ -56,10 +57,14 @@ export class SseStream {
     if (this.res.writableLength > BUFFERED_BYTES) await this.drained();
   }
 
-  /** Ends the response (if the client is still there) and stops the keepalive. */
+  /**
+   * Ends the response (if the client is still there) and stops the keepalive. Also when
+   * the server's signal aborted (it is shutting down): a cleanly ended stream lets the
+   * server close at once, and the client reconnect to whoever serves next.
+   */
   close(): void {
     this.stopKeepalive();
-    if (this.writable()) this.res.end();
+    if (!this.res.destroyed && !this.res.writableEnded) this.res.end();
   }
 
   stopKeepalive(): void {
@@ -82,23 +87,6 @@ export class SseStream {
       this.res.on("close", done);
       this.signal.addEventListener("abort", done);
     });
-  }
-}
-
-/** An error before any event was sent: the API's JSON error body with its status code. */
-export function sendError(res: ServerResponse, code: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** Thrown by a handler's preparation to answer with this code and sentence instead of a stream. */
-export class StreamRefusal extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
   }
 }
 
@@ -129,7 +117,7 @@ export interface StreamPlan {
 }
 
 /**
- * The frame every stream shares: prepare (a StreamRefusal becomes the JSON error), open
+ * The frame every stream shares: prepare (an HttpError becomes the JSON error), open
  * the event stream, run it, end it. Never rejects: the server core has nothing left to
  * answer with once the headers are out. A failure before then is a 500; after, the
  * connection is cut so the client sees an unfinished stream and reconnects.
@@ -140,7 +128,11 @@ export async function serveStream(ctx: StreamContext, prepare: (signal: AbortSig
   let sse: SseStream | undefined;
   try {
     const plan = await prepare(signal);
-    if (plan === undefined || signal.aborted) return;
+    if (plan === undefined || signal.aborted) {
+      // Still there: the server is shutting down under a client that waited.
+      if (!ctx.res.destroyed && !ctx.res.headersSent) sendError(ctx.res, new HttpError(503, "The server is shutting down"));
+      return;
+    }
     sse = new SseStream(ctx.res, signal);
     sse.open(plan.headers);
     await plan.run(sse, signal);
@@ -148,10 +140,10 @@ export async function serveStream(ctx: StreamContext, prepare: (signal: AbortSig
   } catch (e) {
     if (sse !== undefined || ctx.res.headersSent) {
       ctx.res.destroy();
-    } else if (e instanceof StreamRefusal) {
-      sendError(ctx.res, e.code, e.message);
+    } else if (e instanceof HttpError) {
+      sendError(ctx.res, e);
     } else if (!ctx.res.destroyed) {
-      sendError(ctx.res, 500, `Cannot stream ${ctx.req.url ?? "this path"}: ${(e as Error).message}`);
+      sendError(ctx.res, new HttpError(500, `Cannot stream ${ctx.req.url ?? "this path"}: ${(e as Error).message}`));
     }
   } finally {
     sse?.stopKeepalive();

@@ -12,7 +12,8 @@ import { getObject, listObjects, type ShownObject } from "../../cli/objects.js";
 import { sleep } from "../../cli/status-watch.js";
 import { checkSegment, desiredKindDir, type StateLayout, statusKindDir } from "../../store/index.js";
 import type { StreamContext } from "./context.js";
-import { serveStream, type SseStream, StreamRefusal } from "./sse.js";
+import { HttpError } from "../http.js";
+import { serveStream, type SseStream } from "./sse.js";
 import { Wakeup } from "./wake.js";
 
 /** fs.watch sees the status dir and the usual manifest places; the poll catches files elsewhere below the manifests dir. */
@@ -30,7 +31,7 @@ export function handleWatch(ctx: StreamContext): Promise<void> {
     const { layout, kind, name } = ctx;
     if (name !== undefined) {
       checkName(kind, name);
-      if ((await getObject(layout, kind, name)) === undefined) throw new StreamRefusal(404, `${kind} '${name}' not found`);
+      if ((await getObject(layout, kind, name)) === undefined) throw new HttpError(404, `${kind} '${name}' not found`);
     }
     return { run: (sse, signal) => watchObjects(layout, kind, name, sse, signal) };
   });
@@ -40,7 +41,7 @@ function checkName(kind: Kind, name: string): void {
   try {
     checkSegment(`${kind} name`, name);
   } catch (e) {
-    throw new StreamRefusal(400, (e as Error).message);
+    throw new HttpError(400, (e as Error).message);
   }
 }
 
