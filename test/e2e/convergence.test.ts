@@ -1,7 +1,6 @@
 // A seeded, reproducible random walk: apply, edit, break, delete and kill -9
 // the daemon in random order, then check that everything converged. The seed
 // is printed; JOBLET_TEST_SEED=N replays a run.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, expect, it } from "vitest";
@@ -33,20 +32,6 @@ function random(seed: number): () => number {
   };
 }
 
-async function startChild(l: DaemonLab): Promise<() => Promise<void>> {
-  const child = spawn(process.execPath, [join(repoRoot, "test/fixtures/daemon.mjs"), l.stateDir, l.manifests], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
-    child.on("exit", (code) => reject(new Error(`child daemon exited with ${code}`)));
-  });
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.on("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  };
-}
-
 it("converges after random applies, edits, breaks, deletes and daemon kills", async () => {
   // Fixed by default so CI is reproducible; set JOBLET_TEST_SEED to explore other walks.
   const seed = Number(process.env.JOBLET_TEST_SEED ?? 20261123);
@@ -54,7 +39,7 @@ it("converges after random applies, edits, breaks, deletes and daemon kills", as
   const rand = random(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   lab = new DaemonLab();
-  killDaemon = await startChild(lab);
+  killDaemon = await lab.startChild();
 
   const names = ["a", "b", "c", "d", "e", "f"];
   /** name -> the spec of its latest valid manifest, while its file exists. */
@@ -81,7 +66,7 @@ it("converges after random applies, edits, breaks, deletes and daemon kills", as
       latest.delete(name);
     } else if (roll < 0.88) {
       await killDaemon();
-      killDaemon = await startChild(lab);
+      killDaemon = await lab.startChild();
     }
     await new Promise((r) => setTimeout(r, Math.floor(rand() * 80)));
   }

@@ -24,24 +24,10 @@ afterEach(async () => {
 
 const finished = (o: { status: { phase: string } }) => o.status.phase === "Succeeded" || o.status.phase === "Failed";
 
-/** A daemon in a child process over the lab's state dir; resolves once it is up, with a kill -9. */
-async function childDaemon(l: DaemonLab): Promise<() => Promise<void>> {
-  const child = spawn(process.execPath, [join(repoRoot, "test/fixtures/daemon.mjs"), l.stateDir, l.manifests], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
-    child.on("exit", (code) => reject(new Error(`child daemon exited with ${code}`)));
-  });
-  return async () => {
-    const gone = new Promise((r) => child.on("exit", r));
-    child.kill("SIGKILL");
-    await gone;
-  };
-}
-
 describe("a daemon killed with SIGKILL", () => {
   it("leaves the running job alone; the next daemon re-adopts it and records its exit and every line", async () => {
     lab = new DaemonLab();
-    const kill = await childDaemon(lab);
+    const kill = await lab.startChild();
     lab.write("long.yaml", job("long", 'command: ["sh", "-c", "i=1; while [ $i -le 3000 ]; do echo line $i; if [ $((i % 1000)) -eq 0 ]; then sleep 0.5; fi; i=$((i+1)); done; exit 5"]'));
     const running = await lab.waitFor("long", (o) => o.status.phase === "Running");
     await kill();
@@ -54,7 +40,7 @@ describe("a daemon killed with SIGKILL", () => {
 
   it("finds the exit of a job that ended while no daemon ran, and re-runs nothing that finished", async () => {
     lab = new DaemonLab();
-    const kill = await childDaemon(lab);
+    const kill = await lab.startChild();
     lab.write("quick.yaml", job("quick", 'command: ["sh", "-c", "sleep 0.5; echo done"]'));
     lab.write("already.yaml", job("already", 'command: ["true"]'));
     await lab.waitFor("already", finished);
@@ -72,7 +58,7 @@ describe("a daemon killed with SIGKILL", () => {
 
   it("stops and cleans up a Job whose manifest was removed while no daemon ran", async () => {
     lab = new DaemonLab();
-    const kill = await childDaemon(lab);
+    const kill = await lab.startChild();
     lab.write("orphan.yaml", job("orphan", 'command: ["sleep", "30"]'));
     await lab.waitFor("orphan", (o) => o.status.phase === "Running");
     await kill();
