@@ -73,9 +73,8 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApiSer
     connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
   });
   const streams = new Set<AbortController>();
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void serve(req, res, { ...o, streams });
-  });
+  const ctx: ServeContext = { ...o, streams };
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => void serve(req, res, ctx));
   // Refused handshakes are worth a line. Node checks the chain after OpenSSL's handshake and
   // drops the socket (the error is then a bare hang-up): authorizationError says why
   // (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE); a missing certificate is OpenSSL's own.
