@@ -312,6 +312,8 @@ describe.each([
         ["/apis/joblet/v1/jobs/known/log", { "last-event-id": "5" }, 400, /Last-Event-ID '5'.*stream=all/],
         ["/apis/joblet/v1/jobs/known/log?stream=stdout", { "last-event-id": "99" }, 400, /past the end of stdout \(2 bytes\)/],
         ["/apis/joblet/v1/jobs/nobody?watch=true", {}, 404, /^Job 'nobody' not found$/],
+        ["/apis/joblet/v1/jobs/.hidden/log", {}, 400, /'\.hidden'/],
+        ["/apis/joblet/v1/jobs/.hidden?watch=true", {}, 400, /'\.hidden'/],
       ];
       for (const [path, headers, code, message] of cases) {
         const answer = await sse(path, headers);

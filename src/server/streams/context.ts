@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Kind } from "../../api/index.js";
-import type { StateLayout } from "../../store/index.js";
+import { checkSegment, type StateLayout } from "../../store/index.js";
+import { HttpError } from "../http.js";
 
 export interface StreamContext {
   req: IncomingMessage;
@@ -16,4 +17,13 @@ export interface StreamContext {
   name?: string;
   query: URLSearchParams;
   signal: AbortSignal;
+}
+
+/** The object's name from the URL, refused with a 400 when it cannot name a file (the server core checks first; this is the backstop). */
+export function objectName(kind: Kind, name: string): string {
+  try {
+    return checkSegment(`${kind} name`, name);
+  } catch (e) {
+    throw new HttpError(400, (e as Error).message);
+  }
 }

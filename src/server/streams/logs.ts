@@ -12,15 +12,16 @@ import { open, stat } from "node:fs/promises";
 import { getObject } from "../../cli/objects.js";
 import { runPaths } from "../../controllers/job/launch.js";
 import { type LogStream, readTail, runLogPaths, runRecordDir, type RunLogPaths, type StateLayout, statusKindDir } from "../../store/index.js";
-import type { StreamContext } from "./context.js";
+import { HttpError } from "../http.js";
+import { objectName, type StreamContext } from "./context.js";
 import { type LogRequest, parseLogRequest } from "./log-request.js";
 import { runOutcome } from "./run-end.js";
-import { HttpError } from "../http.js";
 import { serveStream, type SseStream } from "./sse.js";
 import { Wakeup } from "./wake.js";
 
 /** How long a follower may miss a change fs.watch did not report. */
 const POLL_MS = 100;
+/** Reads start at MIN_CHUNK and double while they fill the buffer: an idle follower holds 64 KiB, a busy one 1 MiB. */
 const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 1024 * 1024;
 
@@ -31,8 +32,8 @@ export function handleLogs(ctx: StreamContext): Promise<void> {
   return serveStream(ctx, async (signal) => {
     const lastEventId = ctx.req.headers["last-event-id"];
     const request = parseLogRequest(ctx.query, Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
-    const name = ctx.name;
-    if (name === undefined) throw new HttpError(404, "A log needs a Job name");
+    if (ctx.name === undefined) throw new HttpError(404, "A log needs a Job name");
+    const name = objectName("Job", ctx.name);
     const run = await findRun(ctx.layout, name, request, signal);
     if (run === undefined) return undefined; // the client left while we waited
     const paths = runLogPaths(ctx.layout, name, run);

@@ -10,9 +10,9 @@ import type { Kind } from "../../api/index.js";
 import { changes, type Snapshot, snapshot } from "../../cli/object-changes.js";
 import { getObject, listObjects, type ShownObject } from "../../cli/objects.js";
 import { sleep } from "../../cli/status-watch.js";
-import { checkSegment, desiredKindDir, type StateLayout, statusKindDir } from "../../store/index.js";
-import type { StreamContext } from "./context.js";
+import { desiredKindDir, type StateLayout, statusKindDir } from "../../store/index.js";
 import { HttpError } from "../http.js";
+import { objectName, type StreamContext } from "./context.js";
 import { serveStream, type SseStream } from "./sse.js";
 import { Wakeup } from "./wake.js";
 
@@ -30,19 +30,11 @@ export function handleWatch(ctx: StreamContext): Promise<void> {
   return serveStream(ctx, async () => {
     const { layout, kind, name } = ctx;
     if (name !== undefined) {
-      checkName(kind, name);
+      objectName(kind, name);
       if ((await getObject(layout, kind, name)) === undefined) throw new HttpError(404, `${kind} '${name}' not found`);
     }
     return { run: (sse, signal) => watchObjects(layout, kind, name, sse, signal) };
   });
-}
-
-function checkName(kind: Kind, name: string): void {
-  try {
-    checkSegment(`${kind} name`, name);
-  } catch (e) {
-    throw new HttpError(400, (e as Error).message);
-  }
 }
 
 /** The objects now: the kind's, or the one named (none once it is gone). */
