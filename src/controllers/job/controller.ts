@@ -254,6 +254,8 @@ export class JobController {
     if (stored && stored.metadata.generation !== entry.generation) {
       await this.stopAll(name, "Superseded");
       this.o.events.record(key, { type: "Normal", reason: "SpecChanged", message: `New spec ${entry.generation}: starting over` });
+      // A cron Job's history runs on across its specs, trimmed to its limits; any other Job's starts over with the spec.
+      if (!isCron(spec)) this.history.set(name, []);
     }
     status.observedGeneration = entry.generation;
     status.source = { file: entry.file };
