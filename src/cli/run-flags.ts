@@ -52,7 +52,8 @@ export function scheduleFrom(when: string, now: Date): Schedule {
   if (rfc3339Ms(trimmed) !== undefined) return { startAt: trimmed };
   const ms = scheduleDurationMs(trimmed);
   if (ms === undefined) return { cron: trimmed };
-  return { startAt: new Date(now.getTime() + ms).toISOString().replace(/\.\d{3}Z$/, "Z") };
+  // Whole seconds, rounded up: never before the time asked for.
+  return { startAt: new Date(Math.ceil((now.getTime() + ms) / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") };
 }
 
 /** Uploads land in /work under their own name; --upload-dir puts the directory's contents there. */
