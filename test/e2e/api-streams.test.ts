@@ -107,12 +107,44 @@ describe.each([
 
   beforeAll(async () => {
     requireRoot("the daemon behind the streams");
-    t = await make();
+    const transport = await make();
+    // A run's cgroup is named after its Job and spec, host-wide: a variable of our own makes
+    // these specs (and cgroups) differ from those of the other transport and of any other
+    // run of this file on the host.
+    const token = `${process.pid}-${transport.url}`;
+    t = { ...transport, apply: (name, spec) => transport.apply(name, `${spec}\nenv:\n  - name: STREAM_TEST\n    value: "${token}"`) };
   });
   afterEach(() => {
     for (const stream of open.splice(0)) stream.close();
   });
-  afterAll(async () => t?.stop());
+  afterAll(async () => {
+    if (t === undefined) return;
+    // A stopped daemon leaves its jobs running (by design): stop them first, so no job (or
+    // its cgroup, named after Job and run) outlives the test.
+    try {
+      for (const name of jobNames()) await t.remove(name).catch(() => undefined);
+      await until(() => jobNames().length === 0 && runRecords().length === 0);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  /** Runs whose records are still there: removal takes them after the run is stopped. */
+  function runRecords(): string[] {
+    try {
+      return readdirSync(join(t.stateDir, "run/jobs"));
+    } catch {
+      return [];
+    }
+  }
+
+  function jobNames(): string[] {
+    try {
+      return readdirSync(join(t.stateDir, "status/jobs")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5));
+    } catch {
+      return [];
+    }
+  }
 
   const finished = (o: { status: { phase: string } }) => o.status.phase === "Succeeded" || o.status.phase === "Failed";
   const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
