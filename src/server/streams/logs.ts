@@ -17,10 +17,10 @@ import { objectName, type StreamContext } from "./context.js";
 import { type LogRequest, parseLogRequest } from "./log-request.js";
 import { runOutcome } from "./run-end.js";
 import { serveStream, type SseStream } from "./sse.js";
-import { Wakeup } from "./wake.js";
+import { type PollIntervals, Wakeup } from "./wake.js";
 
-/** How long a follower may miss a change fs.watch did not report. */
-const POLL_MS = 100;
+/** How long a follower may miss a change fs.watch did not report (it cannot watch a directory not there yet). */
+const POLL: PollIntervals = { watched: 1000, unwatched: 100 };
 /** Reads start at MIN_CHUNK and double while they fill the buffer: an idle follower holds 64 KiB, a busy one 1 MiB. */
 const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 1024 * 1024;
@@ -61,7 +61,7 @@ async function findRun(layout: StateLayout, name: string, request: LogRequest, s
   if (typeof shown.object.status.run === "string") return shown.object.status.run;
   const phase = String(shown.object.status.phase);
   if (!request.follow || phase === "Succeeded" || phase === "Failed") throw new HttpError(404, `Job '${name}' has not started a run yet (phase ${phase})`);
-  const wakeup = new Wakeup([statusKindDir(layout, "Job")], POLL_MS, signal);
+  const wakeup = new Wakeup([statusKindDir(layout, "Job")], POLL, signal);
   try {
     while (!signal.aborted) {
       await wakeup.next();
@@ -145,7 +145,7 @@ async function streamRun(
 ): Promise<void> {
   const cursors = request.streams.map((stream, i) => new LogCursor(stream, paths[stream], offsets[i]!));
   // Watching before the first read: growth while history is sent still wakes the follower.
-  const wakeup = request.follow ? new Wakeup([paths.dir, statusKindDir(layout, "Job"), runPaths(layout, name, run).supervisor], POLL_MS, signal) : undefined;
+  const wakeup = request.follow ? new Wakeup([paths.dir, statusKindDir(layout, "Job"), runPaths(layout, name, run).supervisor], POLL, signal) : undefined;
   let buf = Buffer.allocUnsafe(MIN_CHUNK);
   const id = (): string => cursors.map((c) => c.offset).join(",");
 

@@ -2,11 +2,20 @@
  * Wakes a stream's loop when something in a few directories changes: fs.watch for speed,
  * and a poll timer because fs.watch misses events on some filesystems (NFS, overlay) and
  * cannot watch a directory that does not exist yet (it is tried again at every wait).
+ * The poll is quick while a directory is not watched and slow once all are: a hundred idle
+ * followers should not read their Job's status ten times a second each for nothing.
  * The same idea as the CLI's watchDir, for several directories and one more rule: a
  * change that arrives while the loop is busy is remembered, so the next wait returns at
  * once instead of sleeping through output that was written meanwhile.
  */
 import { watch, type FSWatcher } from "node:fs";
+
+export interface PollIntervals {
+  /** While every directory is watched: only a safety net (fs.watch on NFS reports nothing). */
+  watched: number;
+  /** While one is not (it does not exist yet, or watching failed). */
+  unwatched: number;
+}
 
 export class Wakeup {
   private readonly watchers = new Map<string, FSWatcher>();
@@ -16,7 +25,7 @@ export class Wakeup {
 
   constructor(
     private readonly dirs: readonly string[],
-    private readonly pollMs: number,
+    private readonly poll: PollIntervals,
     private readonly signal: AbortSignal,
   ) {
     signal.addEventListener("abort", this.poke);
@@ -31,7 +40,7 @@ export class Wakeup {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(this.poke, this.pollMs);
+      const timer = setTimeout(this.poke, this.watchers.size === this.dirs.length ? this.poll.watched : this.poll.unwatched);
       this.wake = () => {
         clearTimeout(timer);
         resolve();

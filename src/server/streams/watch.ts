@@ -14,10 +14,10 @@ import { desiredKindDir, type StateLayout, statusKindDir } from "../../store/ind
 import { HttpError } from "../http.js";
 import { objectName, type StreamContext } from "./context.js";
 import { serveStream, type SseStream } from "./sse.js";
-import { Wakeup } from "./wake.js";
+import { type PollIntervals, Wakeup } from "./wake.js";
 
 /** fs.watch sees the status dir and the usual manifest places; the poll catches files elsewhere below the manifests dir. */
-const POLL_MS = 1000;
+const POLL: PollIntervals = { watched: 1000, unwatched: 1000 };
 /** A status write is a temp file and a rename, often with a manifest change beside it: look once they have landed. */
 const SETTLE_MS = 10;
 
@@ -46,7 +46,7 @@ async function current(layout: StateLayout, kind: Kind, name: string | undefined
 
 async function watchObjects(layout: StateLayout, kind: Kind, name: string | undefined, sse: SseStream, signal: AbortSignal): Promise<void> {
   // Watching before the first listing: a change made while it is read still wakes the loop.
-  const wakeup = new Wakeup([statusKindDir(layout, kind), layout.manifestsDir, desiredKindDir(layout, kind)], POLL_MS, signal);
+  const wakeup = new Wakeup([statusKindDir(layout, kind), layout.manifestsDir, desiredKindDir(layout, kind)], POLL, signal);
   try {
     let known: Snapshot = new Map();
     while (!signal.aborted) {
