@@ -341,6 +341,7 @@ describe.each([
         ["/apis/joblet/v1/jobs/known/log?follow=yes", {}, 400, /follow 'yes'/],
         ["/apis/joblet/v1/jobs/known/log?tail=ten", {}, 400, /tail 'ten'/],
         ["/apis/joblet/v1/jobs/known/log?run=..", {}, 400, /Run '\.\.'/],
+        ["/apis/joblet/v1/jobs/known/log?lines=5", {}, 400, /^Unknown query parameter 'lines' \(known: follow, tail, stream, run\)$/],
         ["/apis/joblet/v1/jobs/known/log", { "last-event-id": "5" }, 400, /Last-Event-ID '5'.*stream=all/],
         ["/apis/joblet/v1/jobs/known/log?stream=stdout", { "last-event-id": "99" }, 400, /past the end of stdout \(2 bytes\)/],
         ["/apis/joblet/v1/jobs/nobody?watch=true", {}, 404, /^Job 'nobody' not found$/],

@@ -1,6 +1,6 @@
 /**
- * The query of `GET /apis/joblet/v1/jobs/NAME/log` and its Last-Event-ID, checked: a value
- * the API does not know is a 400 naming it, never a silent default.
+ * The query of `GET /apis/joblet/v1/jobs/NAME/log` and its Last-Event-ID, checked: a
+ * parameter or value the API does not know is a 400 naming it, never a silent default.
  *
  * Event ids are byte offsets just after the chunk they end: `<offset>` for one stream,
  * `<stdoutOffset>,<stderrOffset>` for stream=all. A reconnecting client sends the last one
@@ -24,7 +24,12 @@ export interface LogRequest {
 const STREAMS: Record<string, LogStream[]> = { stdout: ["stdout"], stderr: ["stderr"], all: ["stdout", "stderr"] };
 const OFFSET = /^\d{1,15}$/;
 
+const KNOWN = ["follow", "tail", "stream", "run"];
+
 export function parseLogRequest(query: URLSearchParams, lastEventId: string | undefined): LogRequest {
+  for (const key of query.keys()) {
+    if (!KNOWN.includes(key)) refuse(`Unknown query parameter '${key}' (known: ${KNOWN.join(", ")})`);
+  }
   const follow = query.get("follow") ?? "false";
   if (follow !== "true" && follow !== "false") refuse(`Query parameter follow '${follow}' is not true or false`);
   const stream = query.get("stream") ?? "all";
