@@ -238,6 +238,7 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     const stopControllers = async () => {
       await informer.stop();
       await running.stop();
+      controller.shutDown();
       await runningRuntimes.stop();
       await runningNetworks.stop();
       // Volumes stay mounted: running jobs use them, and the next daemon adopts them.

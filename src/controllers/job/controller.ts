@@ -111,6 +111,7 @@ export const jobKey = (name: string) => `Job/${name}`;
 export class JobController {
   /** Each Job's current run: the one its status describes. */
   private readonly runs = new Map<string, ActiveRun>();
+  private stopped = false;
   /** Earlier runs still running beside a newer one (concurrencyPolicy Allow, or a Replace winding down), by `name/run`. */
   private readonly overlapped = new Map<string, ActiveRun & { name: string }>();
   /** Each Job's status.runs, kept here so that every status write carries the latest, whoever writes. */
@@ -574,7 +575,17 @@ export class JobController {
   }
 
   /** A run ended: record how, and decide between Succeeded, a retry and Failed. */
+  /**
+   * The daemon is stopping: runs carry on under their supervisors and the next
+   * daemon records how they end. This one must not write about them any more
+   * (a test's state dir may already be gone).
+   */
+  shutDown(): void {
+    this.stopped = true;
+  }
+
   private async exited(name: string, active: ActiveRun, exit: JobExit | undefined, error?: Error): Promise<void> {
+    if (this.stopped) return;
     const current = this.runs.get(name) === active;
     if (current) this.runs.delete(name);
     this.overlapped.delete(holderOf(name, active.run));
