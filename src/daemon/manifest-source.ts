@@ -11,7 +11,6 @@ import {
   listManifestFiles,
   readManifestFile,
   type ManifestDocument,
-  type ManifestFile,
 } from "../store/index.js";
 
 /** Why an object's manifest cannot be used as written. */

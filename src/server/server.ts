@@ -20,7 +20,7 @@ import { metricsText } from "./metrics-page.js";
 import { readServerTls } from "./pki.js";
 import { allowed, callerOf, denial, roleProblem, type Caller, type Verb } from "./rbac.js";
 import { deleteResource, getResource, listResource, putResource } from "./resources.js";
-import { methodsOf, parseTarget, type Route } from "./routes.js";
+import { methodsOf, parseTarget } from "./routes.js";
 import { handleLogs, handleWatch } from "./streams/index.js";
 
 export interface ApiTimeouts {

@@ -1,6 +1,5 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "pino";
 import { cronHasSeconds, resolveResources, type JobManifestWithDefaults, type JobRunRecord, type JobStatus, type Schedule, type StoredObject } from "../../api/index.js";
 import { inBatches, type ManifestEntry } from "../../daemon/manifest-source.js";
 import { attachJob, InvalidJobSpecError, parseCpuList, spawnJob, type JobExit, type JobHandle } from "../../isolation/index.js";
@@ -12,11 +11,9 @@ import {
   setCondition,
   storedMetadata,
   withEvents,
-  type EventLog,
   type ReconcileResult,
-  type WorkQueue,
 } from "../../reconciler/index.js";
-import { jobLogsDir, jobRunsDir, runLogDir, runRecordDir, type StateLayout, type StatusStore } from "../../store/index.js";
+import { jobLogsDir, jobRunsDir, runLogDir, runRecordDir } from "../../store/index.js";
 import { spawnSeconds } from "../../metrics/index.js";
 import {
   Admission,
@@ -36,17 +33,11 @@ import type { NetworkResolution } from "../network/controller.js";
 import type { RuntimeResolution } from "../runtime/resolve.js";
 import type { VolumeClaim, VolumeMount } from "../volume/controller.js";
 import { engineSpecFor, runId, runPaths } from "./launch.js";
+import type { ControllerOptions } from "../controller-options.js";
 
 export type JobObject = StoredObject<JobManifestWithDefaults["spec"], JobStatus>;
 
-export interface JobControllerOptions {
-  layout: StateLayout;
-  statuses: StatusStore;
-  /** The informer's cache: kind/name -> entry. */
-  desired: { get(key: string): ManifestEntry | undefined };
-  queue: WorkQueue<string>;
-  events: EventLog;
-  logger: Logger;
+export interface JobControllerOptions extends ControllerOptions {
   /** Resolves `spec.runtime` to an installed build. */
   runtimes: { resolve(ref: string): RuntimeResolution };
   /** A run on a runtime ended: its build may now be removed if no longer current. */

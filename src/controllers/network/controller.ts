@@ -1,8 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "pino";
 import { cidrsOverlap, formatAddress, parseCidr, type Cidr, type NetworkManifestWithDefaults, type NetworkStatus, type StoredObject } from "../../api/index.js";
-import type { ManifestEntry } from "../../daemon/manifest-source.js";
 import { deleteLink, ensureBridge, listLinks } from "../../isolation/index.js";
 import { applyRuleset, deleteTable, FirewallError, listTable, renderRuleset } from "../../network/firewall.js";
 import { conflictingRoute } from "../../network/host-routes.js";
@@ -15,21 +13,13 @@ import {
   setCondition,
   storedMetadata,
   withEvents,
-  type EventLog,
   type ReconcileResult,
-  type WorkQueue,
 } from "../../reconciler/index.js";
-import type { StateLayout, StatusStore } from "../../store/index.js";
+import type { ControllerOptions } from "../controller-options.js";
 
 export type NetworkObject = StoredObject<NetworkManifestWithDefaults["spec"], NetworkStatus>;
 
-export interface NetworkControllerOptions {
-  layout: StateLayout;
-  statuses: StatusStore;
-  desired: { get(key: string): ManifestEntry | undefined };
-  queue: WorkQueue<string>;
-  events: EventLog;
-  logger: Logger;
+export interface NetworkControllerOptions extends ControllerOptions {
   /** A network became Ready: jobs waiting for it may start. */
   onReady(name: string): void;
   /** The built-in "bridge" network's block. Default 172.20.0.0/16 (the original Joblet's). */

@@ -1,9 +1,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Logger } from "pino";
 import type { RuntimeBuild, RuntimeManifestWithDefaults, RuntimeStatus, StoredObject } from "../../api/index.js";
-import type { ManifestEntry } from "../../daemon/manifest-source.js";
 import {
   lastGoodObject,
   manifestCondition,
@@ -11,25 +9,17 @@ import {
   setCondition,
   storedMetadata,
   withEvents,
-  type EventLog,
   type ReconcileResult,
-  type WorkQueue,
 } from "../../reconciler/index.js";
 import { RuntimeSourceError, type BuildProgress } from "../../runtimes/build-context.js";
 import { buildId, buildRuntime } from "../../runtimes/build.js";
 import { buildLogPath, currentBuildId, makeCurrent, removeBuilds, removeRuntime } from "../../runtimes/installed.js";
-import type { StateLayout, StatusStore } from "../../store/index.js";
 import { resolveRuntime, type RuntimeResolution } from "./resolve.js";
+import type { ControllerOptions } from "../controller-options.js";
 
 export type RuntimeObject = StoredObject<RuntimeManifestWithDefaults["spec"], RuntimeStatus>;
 
-export interface RuntimeControllerOptions {
-  layout: StateLayout;
-  statuses: StatusStore;
-  desired: { get(key: string): ManifestEntry | undefined };
-  queue: WorkQueue<string>;
-  events: EventLog;
-  logger: Logger;
+export interface RuntimeControllerOptions extends ControllerOptions {
   /** Builds (absolute paths) that running jobs use: never removed under them. */
   buildsInUse(): ReadonlySet<string>;
   /** A Runtime became Ready or changed build: jobs waiting for it may start. */

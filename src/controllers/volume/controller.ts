@@ -1,9 +1,6 @@
 import { access } from "node:fs/promises";
-import type { Logger } from "pino";
 import { formatBytes, parseBytes, type StoredObject, type VolumeManifestWithDefaults, type VolumePhase, type VolumeStatus } from "../../api/index.js";
-import type { ManifestEntry } from "../../daemon/manifest-source.js";
-import { lastGoodObject, manifestCondition, RemovalGrace, setCondition, storedMetadata, withEvents, type EventLog, type ReconcileResult, type WorkQueue } from "../../reconciler/index.js";
-import type { StateLayout, StatusStore } from "../../store/index.js";
+import { lastGoodObject, manifestCondition, RemovalGrace, setCondition, storedMetadata, withEvents, type ReconcileResult } from "../../reconciler/index.js";
 import {
   ext4Bytes,
   formatImage,
@@ -22,6 +19,7 @@ import {
   type MountEntry,
   type VolumePaths,
 } from "../../volumes/index.js";
+import type { ControllerOptions } from "../controller-options.js";
 
 export type VolumeObject = StoredObject<VolumeManifestWithDefaults["spec"], VolumeStatus>;
 type VolumeType = VolumeManifestWithDefaults["spec"]["type"];
@@ -35,13 +33,7 @@ export interface VolumeMount {
 
 export type VolumeClaim = { ok: true; mounts: VolumeMount[] } | { ok: false; reason: "VolumeNotFound" | "VolumeNotReady"; message: string };
 
-export interface VolumeControllerOptions {
-  layout: StateLayout;
-  statuses: StatusStore;
-  desired: { get(key: string): ManifestEntry | undefined };
-  queue: WorkQueue<string>;
-  events: EventLog;
-  logger: Logger;
+export interface VolumeControllerOptions extends ControllerOptions {
   /** The Jobs that mount each volume now (running, or being started), by volume name. */
   users(): ReadonlyMap<string, readonly string[]>;
   /** A Volume became usable, or went away: jobs waiting for it look again. */
