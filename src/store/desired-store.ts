@@ -1,6 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import yaml from "js-yaml";
-import { removeFileDurably, writeFileAtomic } from "./atomic-file.js";
+import { removeFileDurably, writeFileAtomicSync } from "./atomic-file.js";
 import { desiredFile, desiredKindDir, type StateLayout } from "./layout.js";
 
 /**
@@ -28,7 +28,7 @@ export class DesiredStore {
     const path = this.path(kind, name);
     const current = await readFile(path, "utf8").catch(() => undefined);
     if (current === text) return false;
-    await writeFileAtomic(path, text);
+    writeFileAtomicSync(path, text);
     return true;
   }
 
