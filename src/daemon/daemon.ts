@@ -108,39 +108,31 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
     const wakeJobsOn = (runtime: string) => wakeJobs(({ runtime: wanted }) => wanted !== undefined && (wanted === runtime || runtime.startsWith(`${wanted}@`)));
     const wakeJobsOnVolume = (volume: string) => wakeJobs(({ volumes }) => volumes?.some((v) => v.name === volume) ?? false);
     const wakeJobsOnNetwork = (network: string) => wakeJobs((spec) => spec.network === network);
-    const runtimes: RuntimeController = new RuntimeController({
+    // What every controller gets; each kind has its own queue.
+    const sharedBy = (kindQueue: WorkQueue<string>) => ({
       layout,
       statuses,
       desired: informer,
-      queue: runtimeQueue,
+      queue: kindQueue,
       events,
       logger,
+      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
+    });
+    const runtimes: RuntimeController = new RuntimeController({
+      ...sharedBy(runtimeQueue),
       buildsInUse: () => controller.buildsInUse(),
       onReady: wakeJobsOn,
-      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
     const volumes: VolumeController = new VolumeController({
-      layout,
-      statuses,
-      desired: informer,
-      queue: volumeQueue,
-      events,
-      logger,
+      ...sharedBy(volumeQueue),
       users: () => controller.volumeUsers(),
       onReady: wakeJobsOnVolume,
-      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
     const networks: NetworkController = new NetworkController({
-      layout,
-      statuses,
-      desired: informer,
-      queue: networkQueue,
-      events,
-      logger,
+      ...sharedBy(networkQueue),
       onReady: wakeJobsOnNetwork,
       ...(o.bridgeCidr !== undefined ? { bridgeCidr: o.bridgeCidr } : {}),
       ...(o.isolatedCidr !== undefined ? { isolatedCidr: o.isolatedCidr } : {}),
-      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
     });
     const controller = new JobController({
       runtimes,
@@ -154,15 +146,9 @@ export async function startDaemon(o: DaemonOptions = {}): Promise<RunningDaemon>
       onRuntimeReleased: (name) => runtimeQueue.add(runtimeKey(name)),
       volumes,
       onVolumeUsersChanged: (names) => names.forEach((name) => volumeQueue.add(volumeKey(name))),
-      layout,
-      statuses,
-      desired: informer,
-      queue,
-      events,
-      logger,
+      ...sharedBy(queue),
       ...(o.gracePeriodMs !== undefined ? { gracePeriodMs: o.gracePeriodMs } : {}),
       ...(o.backoffBaseMs !== undefined ? { backoffBaseMs: o.backoffBaseMs } : {}),
-      ...(o.removalGraceMs !== undefined ? { removalGraceMs: o.removalGraceMs } : {}),
       allocatable: nodeAllocatable({
         ...(o.allocatableCpu !== undefined ? { cpu: o.allocatableCpu } : {}),
         ...(o.allocatableMemoryBytes !== undefined ? { memoryBytes: o.allocatableMemoryBytes } : {}),

@@ -1,3 +1,5 @@
+import type { ReconcileResult } from "./controller.js";
+
 /**
  * How long a manifest must stay gone before its object is torn down: a file
  * being rewritten may hold nothing for a moment, and that must not cost a
@@ -16,6 +18,13 @@ export class RemovalGrace {
     if (left > 0) return left;
     this.missingSince.delete(name);
     return 0;
+  }
+
+  /** The manifest is missing: `remove` once the grace has passed; until then, when to look again. */
+  async whenGone(name: string, remove: () => Promise<ReconcileResult | void>): Promise<ReconcileResult | void> {
+    const left = this.missing(name);
+    if (left > 0) return { requeueAfter: left };
+    return remove();
   }
 
   /** The manifest is there (again). */

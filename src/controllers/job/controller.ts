@@ -225,11 +225,7 @@ export class JobController {
 
   private async converge(key: string, name: string): Promise<ReconcileResult | void> {
     const entry = this.o.desired.get(key);
-    if (!entry) {
-      const left = this.removalGrace.missing(name);
-      if (left > 0) return { requeueAfter: left };
-      return this.removed(name);
-    }
+    if (!entry) return this.removalGrace.whenGone(name, () => this.removed(name));
     this.removalGrace.present(name);
     const stored = this.objects.get(name) ?? ((await this.o.statuses.read("Job", name)) as JobObject | undefined);
     if (stored && !this.history.has(name)) this.history.set(name, stored.status.runs ?? []);

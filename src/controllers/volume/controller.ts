@@ -135,11 +135,7 @@ export class VolumeController {
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const name = key.slice("Volume/".length);
     const entry = this.o.desired.get(key);
-    if (!entry) {
-      const left = this.removalGrace.missing(name);
-      if (left > 0) return { requeueAfter: left };
-      return this.removed(name);
-    }
+    if (!entry) return this.removalGrace.whenGone(name, () => this.removed(name));
     this.removalGrace.present(name);
     const stored = this.objects.get(name);
     if (!entry.manifest || !entry.generation) {

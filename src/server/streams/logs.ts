@@ -17,7 +17,7 @@ import { objectName, type StreamContext } from "./context.js";
 import { type LogRequest, parseLogRequest } from "./log-request.js";
 import { runOutcome } from "./run-end.js";
 import { serveStream, type SseStream } from "./sse.js";
-import { type PollIntervals, Wakeup } from "./wake.js";
+import { type PollIntervals, Wakeup } from "../../store/wakeup.js";
 
 /** How long a follower may miss a change fs.watch did not report (it cannot watch a directory not there yet). */
 const POLL: PollIntervals = { watched: 1000, unwatched: 100 };

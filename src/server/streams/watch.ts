@@ -14,7 +14,7 @@ import { desiredKindDir, type StateLayout, statusKindDir } from "../../store/ind
 import { HttpError } from "../http.js";
 import { objectName, type StreamContext } from "./context.js";
 import { serveStream, type SseStream } from "./sse.js";
-import { type PollIntervals, Wakeup } from "./wake.js";
+import { type PollIntervals, Wakeup } from "../../store/wakeup.js";
 
 /** fs.watch sees the status dir and the usual manifest places; the poll catches files elsewhere below the manifests dir. */
 const POLL: PollIntervals = { watched: 1000, unwatched: 1000 };

@@ -1,12 +1,12 @@
 /**
- * Wakes a stream's loop when something in a few directories changes: fs.watch for speed,
- * and a poll timer because fs.watch misses events on some filesystems (NFS, overlay) and
- * cannot watch a directory that does not exist yet (it is tried again at every wait).
- * The poll is quick while a directory is not watched and slow once all are: a hundred idle
- * followers should not read their Job's status ten times a second each for nothing.
- * The same idea as the CLI's watchDir, for several directories and one more rule: a
- * change that arrives while the loop is busy is remembered, so the next wait returns at
- * once instead of sleeping through output that was written meanwhile.
+ * Wakes a loop waiting on the state dir when something in a few directories changes:
+ * fs.watch for speed, and a poll timer because fs.watch misses events on some filesystems
+ * (NFS, overlay) and cannot watch a directory that does not exist yet (it is tried again
+ * at every wait). The poll is quick while a directory is not watched and slow once all
+ * are: a hundred idle log followers should not read their Job's status ten times a second
+ * each for nothing. A change that arrives while the loop is busy is remembered, so the
+ * next wait returns at once instead of sleeping through what was written meanwhile.
+ * Used by the API's streams and the CLI's waiting verbs.
  */
 import { watch, type FSWatcher } from "node:fs";
 
